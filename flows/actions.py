@@ -1,0 +1,351 @@
+"""Guards and actions the transition table is made of. Pure functions of a Context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from flows.catalogue import PromptKey
+from flows.effects import (
+    BeginNewVerification,
+    Button,
+    ConsentDecision,
+    DeleteUserMessage,
+    Effect,
+    Line,
+    RecordConsent,
+    Reply,
+)
+from flows.events import ButtonAction, OtpNotSent, OtpNotVerified, TextSent
+from flows.machine import Context
+from flows.parsing import (
+    AadhaarProblem,
+    looks_sensitive,
+    normalise_digits,
+    parse_aadhaar,
+    parse_otp,
+)
+from flows.replies import (
+    consent_notice,
+    current_prompt,
+    line,
+    record_lines,
+    seconds_until,
+    sends_left,
+    with_prefix,
+)
+from flows.secrets import AadhaarNumber
+from flows.states import Session, Standing, State
+
+K = PromptKey
+Outcome = tuple[Session, tuple[Effect, ...]]
+
+_PROBLEM_PROMPTS = {
+    AadhaarProblem.NOT_DIGITS: K.AADHAAR_NOT_DIGITS,
+    AadhaarProblem.WRONG_LENGTH: K.AADHAAR_WRONG_LENGTH,
+    AadhaarProblem.VIRTUAL_ID: K.AADHAAR_VIRTUAL_ID,
+    AadhaarProblem.BAD_FIRST_DIGIT: K.AADHAAR_BAD_FIRST_DIGIT,
+    AadhaarProblem.BAD_CHECKSUM: K.AADHAAR_BAD_CHECKSUM,
+}
+
+
+# --- reading the context ------------------------------------------------------------------
+
+
+def typed_text(context: Context) -> str:
+    """The text of a TextSent event ("" for any other event)."""
+    return context.event.text if isinstance(context.event, TextSent) else ""
+
+
+def typed_aadhaar(context: Context) -> AadhaarNumber | AadhaarProblem:
+    """The typed text read as an Aadhaar number."""
+    return parse_aadhaar(typed_text(context), validate_checksum=context.rules.validate_checksum)
+
+
+def reply(context: Context, session: Session, *prefix: Line, protect: bool = False) -> Reply:
+    """The current prompt of `session` after `prefix`."""
+    base = with_prefix(current_prompt(session, context.now, context.rules), *prefix)
+    return replace(base, protect_content=base.protect_content or protect) if protect else base
+
+
+def short(context: Context, session: Session, *lines: Line) -> Reply:
+    """Just `lines`, keeping the buttons and the input hint of the current step."""
+    base = current_prompt(session, context.now, context.rules)
+    return Reply(lines=lines, buttons=base.buttons, expects=base.expects)
+
+
+def delete_if_sensitive(context: Context) -> tuple[Effect, ...]:
+    """Delete the user's message when it may hold (part of) a number or an OTP."""
+    return (DeleteUserMessage(),) if looks_sensitive(typed_text(context)) else ()
+
+
+def retry_seconds(context: Context) -> int:
+    """The wait the provider asked for, or the configured cooldown."""
+    event = context.event
+    asked = event.retry_after_seconds if isinstance(event, OtpNotSent | OtpNotVerified) else None
+    return asked if asked and asked > 0 else context.rules.resend_cooldown_seconds
+
+
+# --- guards --------------------------------------------------------------------------------
+
+
+def is_locked(context: Context) -> bool:
+    """The user is locked out now."""
+    return context.session.standing.is_locked(context.now)
+
+
+def is_verified(context: Context) -> bool:
+    """The user already has a verified record."""
+    return context.session.standing.record is not None
+
+
+def aadhaar_valid(context: Context) -> bool:
+    """The typed text is a usable Aadhaar number."""
+    return isinstance(typed_aadhaar(context), AadhaarNumber)
+
+
+def last_invalid_entry(context: Context) -> bool:
+    """One more invalid number ends the verification."""
+    return context.session.invalid_entries + 1 >= context.rules.max_invalid_entries
+
+
+def number_missing(context: Context) -> bool:
+    """The number is gone (it could not be decrypted), so it must be asked again."""
+    return context.session.aadhaar is None
+
+
+def cooling_down(context: Context) -> bool:
+    """A new OTP may not be asked for yet."""
+    return seconds_until(context.session.resend_at, context.now) > 0
+
+
+def no_sends_left(context: Context) -> bool:
+    """This verification has sent all the OTPs it may."""
+    return sends_left(context.session, context.rules) == 0
+
+
+def has_sends_left(context: Context) -> bool:
+    """This verification may send another OTP."""
+    return not no_sends_left(context)
+
+
+def daily_limit_reached(context: Context) -> bool:
+    """The user has asked for the most OTPs allowed in 24 hours."""
+    standing = context.session.standing
+    return standing.otp_requests_today(context.now) >= context.rules.max_otp_requests_per_day
+
+
+def otp_malformed(context: Context) -> bool:
+    """The typed text is not a 6-digit OTP."""
+    return parse_otp(typed_text(context)) is None
+
+
+def otp_expired(context: Context) -> bool:
+    """The current OTP is past its lifetime."""
+    expires = context.session.otp_expires_at
+    return expires is None or context.now >= expires
+
+
+def idle_expired(context: Context) -> bool:
+    """Nothing has happened for the idle timeout."""
+    expires = context.session.idle_expires_at
+    return expires is not None and context.now >= expires
+
+
+def call_expired(context: Context) -> bool:
+    """A provider call was cut off (the bot stopped while it ran)."""
+    expires = context.session.call_expires_at
+    return expires is not None and context.now >= expires
+
+
+def otp_alive(context: Context) -> bool:
+    """The last OTP sent may still be typed."""
+    session = context.session
+    return (
+        session.otp_reference is not None
+        and session.otp_attempts_left > 0
+        and not otp_expired(context)
+    )
+
+
+def last_attempt(context: Context) -> bool:
+    """The wrong OTP just used the last attempt of this OTP."""
+    return context.session.otp_attempts_left <= 1
+
+
+# --- standing: limits and locks -------------------------------------------------------------
+
+
+def count_otp_request(standing: Standing, context: Context) -> Standing:
+    """Count one OTP sent in the user's 24-hour window."""
+    if standing.otp_requests_today(context.now) == 0:
+        return replace(standing, otp_window_started_at=context.now, otp_requests_in_window=1)
+    return replace(standing, otp_requests_in_window=standing.otp_requests_in_window + 1)
+
+
+def count_failure(session: Session, context: Context) -> tuple[Session, tuple[Line, ...]]:
+    """Count a failed verification; lock the user when they reach the limit."""
+    standing = session.standing
+    if standing.failures_today(context.now) == 0:
+        standing = replace(standing, failure_window_started_at=context.now, failures_in_window=1)
+    else:
+        standing = replace(standing, failures_in_window=standing.failures_in_window + 1)
+    if standing.failures_in_window < context.rules.max_failed_verifications:
+        return replace(session, standing=standing), ()
+    until = context.now + timedelta(seconds=context.rules.lockout_seconds)
+    standing = replace(standing, locked_until=until)
+    return replace(session, standing=standing), (
+        line(K.TOO_MANY_FAILURES),
+        line(K.LOCKED, until=until),
+    )
+
+
+# --- actions: outside a verification ----------------------------------------------------------
+
+
+def say_locked(context: Context, moved: Session) -> Outcome:
+    """Tell a locked-out user until when."""
+    until = moved.standing.locked_until or context.now
+    return moved, (Reply(lines=(line(K.LOCKED, until=until),)),)
+
+
+def say_verified(context: Context, moved: Session) -> Outcome:
+    """Show a verified user their masked record."""
+    record = moved.standing.record
+    lines = record_lines(record) if record else ()
+    return moved, (Reply(lines=(line(K.ALREADY_VERIFIED), *lines), protect_content=True),)
+
+
+def begin(context: Context, moved: Session) -> Outcome:
+    """Open a new verification at the consent notice."""
+    fresh = Session(
+        state=moved.state, standing=moved.standing, idle_expires_at=moved.idle_expires_at
+    )
+    return fresh, (consent_notice(),)
+
+
+def idle_status(context: Context, moved: Session) -> Outcome:
+    """Say where a user without a verification in progress stands."""
+    if is_verified(context):
+        return say_verified(context, moved)
+    if is_locked(context):
+        return say_locked(context, moved)
+    return moved, (Reply(lines=(line(K.STATUS_NOT_VERIFIED),)),)
+
+
+def idle_text(context: Context, moved: Session) -> Outcome:
+    """Text outside a verification: hide anything number-like and point at /start."""
+    return moved, (*delete_if_sensitive(context), Reply(lines=(line(K.START_HINT),)))
+
+
+def say(prompt: PromptKey) -> Callable[[Context, Session], Outcome]:
+    """An action that only says one prompt."""
+
+    def action(context: Context, moved: Session) -> Outcome:
+        return moved, (Reply(lines=(line(prompt),)),)
+
+    return action
+
+
+def then_prompt(prompt: PromptKey) -> Callable[[Context, Session], Outcome]:
+    """An action that says one prompt, then repeats the current step."""
+
+    def action(context: Context, moved: Session) -> Outcome:
+        return moved, (reply(context, moved, line(prompt)),)
+
+    return action
+
+
+def use_buttons(context: Context, moved: Session) -> Outcome:
+    """Text where a button is expected: hide it if number-like, then repeat the step."""
+    prefix = (
+        () if moved.state in {State.REQUESTING_OTP, State.VERIFYING_OTP} else (line(K.USE_BUTTONS),)
+    )
+    return moved, (*delete_if_sensitive(context), reply(context, moved, *prefix))
+
+
+def in_progress(context: Context, moved: Session) -> Outcome:
+    """/start during a verification: show the step again with a way to start over."""
+    start_over = Button(ButtonAction.START_OVER, K.BUTTON_START_OVER)
+    base = current_prompt(moved, context.now, context.rules)
+    return moved, (with_prefix(base, line(K.IN_PROGRESS), extra=(start_over,)),)
+
+
+def start_over(context: Context, moved: Session) -> Outcome:
+    """End this verification and begin another."""
+    return moved, (BeginNewVerification(),)
+
+
+def cancelled(context: Context, moved: Session) -> Outcome:
+    """The user stopped; everything they typed is wiped by `apply`."""
+    return moved, (Reply(lines=(line(K.CANCELLED),)),)
+
+
+def timed_out(context: Context, moved: Session) -> Outcome:
+    """Idle for too long: say so, once."""
+    minutes = max(1, context.rules.idle_timeout_seconds // 60)
+    return moved, (Reply(lines=(line(K.TIMED_OUT, minutes=minutes),)),)
+
+
+def ignore(context: Context, moved: Session) -> Outcome:
+    """Nothing to do (a sweep found nothing due)."""
+    return moved, ()
+
+
+# --- actions: consent and the number ----------------------------------------------------------
+
+
+def consent_given(context: Context, moved: Session) -> Outcome:
+    """Record the consent and ask for the number."""
+    return moved, (RecordConsent(ConsentDecision.AGREED), reply(context, moved))
+
+
+def consent_declined(context: Context, moved: Session) -> Outcome:
+    """Record the refusal and end politely."""
+    return moved, (
+        RecordConsent(ConsentDecision.DECLINED),
+        Reply(lines=(line(K.CONSENT_DECLINED),)),
+    )
+
+
+def number_accepted(context: Context, moved: Session) -> Outcome:
+    """Keep the number, delete the message that carried it, ask before spending an OTP."""
+    number = typed_aadhaar(context)
+    assert isinstance(number, AadhaarNumber)  # guarded by aadhaar_valid
+    session = replace(moved, aadhaar=number)
+    return session, (DeleteUserMessage(), reply(context, session))
+
+
+def _problem_line(context: Context) -> Line:
+    problem = typed_aadhaar(context)
+    assert isinstance(problem, AadhaarProblem)  # guarded by not aadhaar_valid
+    if problem is AadhaarProblem.WRONG_LENGTH:
+        digits = normalise_digits(typed_text(context)) or ""
+        return line(K.AADHAAR_WRONG_LENGTH, digit_count=len(digits))
+    return line(_PROBLEM_PROMPTS[problem])
+
+
+def number_rejected(context: Context, moved: Session) -> Outcome:
+    """Say precisely what is wrong with the number and how many tries are left."""
+    session = replace(moved, invalid_entries=moved.invalid_entries + 1)
+    tries_left = context.rules.max_invalid_entries - session.invalid_entries
+    message = reply(
+        context, session, _problem_line(context), line(K.AADHAAR_TRIES_LEFT, tries_left=tries_left)
+    )
+    return session, (*delete_if_sensitive(context), message)
+
+
+def too_many_invalid(context: Context, moved: Session) -> Outcome:
+    """The last allowed invalid number: end with advice."""
+    session, lock = count_failure(
+        replace(moved, invalid_entries=moved.invalid_entries + 1), context
+    )
+    lines = (_problem_line(context), line(K.TOO_MANY_INVALID_NUMBERS), *lock)
+    return session, (*delete_if_sensitive(context), Reply(lines=lines))
+
+
+def change_number(context: Context, moved: Session) -> Outcome:
+    """Forget the number and ask for it again."""
+    session = replace(moved, aadhaar=None)
+    return session, (reply(context, session),)

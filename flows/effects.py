@@ -1,0 +1,125 @@
+"""Effects: what `decide` asks the runner to do. Pure data, carried out by bot/.
+
+Replies name prompts from the catalogue and their parameters; the runner renders them in the
+user's language. No effect holds an OTP or an Aadhaar number except the two provider calls,
+which live only in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from flows.catalogue import PromptKey
+from flows.events import ButtonAction
+from flows.record import VerifiedRecord
+from flows.secrets import AadhaarNumber, Otp
+
+__all__ = [
+    "BeginNewVerification",
+    "Button",
+    "ConsentDecision",
+    "DeleteUserMessage",
+    "Effect",
+    "InputHint",
+    "Line",
+    "RecordConsent",
+    "Reply",
+    "RequestOtp",
+    "SaveResult",
+    "ShowProgress",
+    "VerifyOtp",
+]
+
+ParamValue = str | int | datetime
+
+
+@dataclass(frozen=True)
+class Line:
+    """One prompt of the catalogue with the values for its placeholders."""
+
+    prompt: PromptKey
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice offered under a message."""
+
+    action: ButtonAction
+    label: PromptKey
+
+
+class InputHint(StrEnum):
+    """What the user is expected to type next; shown as a placeholder in the input field."""
+
+    AADHAAR = "aadhaar"
+    OTP = "otp"
+
+
+class Effect:
+    """Base of every effect."""
+
+
+@dataclass(frozen=True)
+class Reply(Effect):
+    """Send one message made of `lines`, with optional buttons."""
+
+    lines: tuple[Line, ...]
+    buttons: tuple[Button, ...] = ()
+    expects: InputHint | None = None
+    # Set when the message shows masked personal data: Telegram then forbids forwarding it.
+    protect_content: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteUserMessage(Effect):
+    """Delete the message the user just sent: it held an Aadhaar number or an OTP."""
+
+
+@dataclass(frozen=True)
+class ShowProgress(Effect):
+    """Tell the user the bot is working (a typing indicator) while a provider call runs."""
+
+
+@dataclass(frozen=True)
+class RequestOtp(Effect):
+    """Ask the provider to send an OTP to the mobile linked with `aadhaar`."""
+
+    aadhaar: AadhaarNumber
+
+
+@dataclass(frozen=True)
+class VerifyOtp(Effect):
+    """Ask the provider to check `otp` within the OTP session `reference`."""
+
+    reference: str = field(repr=False)
+    otp: Otp = field(repr=False)
+
+
+class ConsentDecision(StrEnum):
+    """What the user answered to the consent notice."""
+
+    AGREED = "agreed"
+    DECLINED = "declined"
+
+
+@dataclass(frozen=True)
+class RecordConsent(Effect):
+    """Store the user's answer to the consent notice with this verification."""
+
+    decision: ConsentDecision
+
+
+@dataclass(frozen=True)
+class SaveResult(Effect):
+    """Store the masked e-KYC record of this verification."""
+
+    record: VerifiedRecord
+
+
+@dataclass(frozen=True)
+class BeginNewVerification(Effect):
+    """After this verification ends, start a fresh one as if the user had sent /start."""

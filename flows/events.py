@@ -1,0 +1,196 @@
+"""Events: past-tense facts fed to `decide`, from the user, the provider or the clock.
+
+Event
+├── user events: StartRequested, HelpRequested, StatusRequested, CancelRequested,
+│   UnknownCommandSent, UnsupportedMessageSent, TextSent, and the button presses
+│   ConsentGiven, ConsentDeclined, NumberConfirmed, NumberChangeChosen,
+│   ResendRequested, StartOverChosen
+├── provider answers: OtpSent, OtpNotSent, KycVerified, OtpNotVerified
+└── DeadlinePassed (from the sweeper)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from flows.record import KycData
+
+__all__ = [
+    "ButtonAction",
+    "CancelRequested",
+    "ConsentDeclined",
+    "ConsentGiven",
+    "DeadlinePassed",
+    "Event",
+    "HelpRequested",
+    "KycVerified",
+    "NumberChangeChosen",
+    "NumberConfirmed",
+    "OtpNotSent",
+    "OtpNotVerified",
+    "OtpSent",
+    "ProviderFailure",
+    "ResendRequested",
+    "StartOverChosen",
+    "StartRequested",
+    "StatusRequested",
+    "TextSent",
+    "UnknownCommandSent",
+    "UnsupportedMessageSent",
+    "event_for_button",
+]
+
+
+class Event:
+    """Base of every event."""
+
+    @property
+    def name(self) -> str:
+        """The name recorded in flow events."""
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class StartRequested(Event):
+    """The user sent /start."""
+
+
+@dataclass(frozen=True)
+class HelpRequested(Event):
+    """The user sent /help."""
+
+
+@dataclass(frozen=True)
+class StatusRequested(Event):
+    """The user sent /status, or a chat resumed and wants the current step shown again."""
+
+
+@dataclass(frozen=True)
+class CancelRequested(Event):
+    """The user sent /cancel."""
+
+
+@dataclass(frozen=True)
+class UnknownCommandSent(Event):
+    """The user sent a command the bot does not know."""
+
+
+@dataclass(frozen=True)
+class UnsupportedMessageSent(Event):
+    """The user sent something that is not text: a sticker, a photo, a voice note."""
+
+
+@dataclass(frozen=True)
+class TextSent(Event):
+    """The user typed text. It may hold an Aadhaar number or an OTP, so it is never shown."""
+
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ConsentGiven(Event):
+    """The user tapped "I agree" under the consent notice."""
+
+
+@dataclass(frozen=True)
+class ConsentDeclined(Event):
+    """The user tapped "I do not agree"."""
+
+
+@dataclass(frozen=True)
+class NumberConfirmed(Event):
+    """The user tapped "Send OTP" under the masked number."""
+
+
+@dataclass(frozen=True)
+class NumberChangeChosen(Event):
+    """The user tapped "Change number"."""
+
+
+@dataclass(frozen=True)
+class ResendRequested(Event):
+    """The user asked for a new OTP."""
+
+
+@dataclass(frozen=True)
+class StartOverChosen(Event):
+    """The user chose to abandon the verification in progress and begin again."""
+
+
+class ProviderFailure(StrEnum):
+    """The shared vocabulary every provider's answers are mapped to."""
+
+    INVALID_AADHAAR = "invalid_aadhaar"
+    NO_MOBILE_LINKED = "no_mobile_linked"
+    RATE_LIMITED = "rate_limited"
+    IN_PROGRESS = "in_progress"
+    PROVIDER_DOWN = "provider_down"
+    MISCONFIGURED = "misconfigured"
+    OUT_OF_QUOTA = "out_of_quota"
+    WRONG_OTP = "wrong_otp"
+    OTP_EXPIRED = "otp_expired"
+    SESSION_INVALID = "session_invalid"
+
+
+@dataclass(frozen=True)
+class OtpSent(Event):
+    """The provider sent an OTP; `reference` identifies the OTP session at the provider."""
+
+    reference: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OtpNotSent(Event):
+    """The provider did not send an OTP. `detail` is for the log and holds no personal data."""
+
+    failure: ProviderFailure
+    retry_after_seconds: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class KycVerified(Event):
+    """The provider accepted the OTP and returned e-KYC data."""
+
+    data: KycData
+
+
+@dataclass(frozen=True)
+class OtpNotVerified(Event):
+    """The provider did not accept the OTP, or could not check it."""
+
+    failure: ProviderFailure
+    retry_after_seconds: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeadlinePassed(Event):
+    """The sweeper found a deadline of this verification due."""
+
+
+class ButtonAction(StrEnum):
+    """What a button does; the value is all a button carries (callback data, menu choice)."""
+
+    AGREE = "agree"
+    DECLINE = "decline"
+    SEND_OTP = "send_otp"
+    CHANGE_NUMBER = "change_number"
+    RESEND = "resend"
+    START_OVER = "start_over"
+
+
+_BUTTON_EVENTS: dict[ButtonAction, type[Event]] = {
+    ButtonAction.AGREE: ConsentGiven,
+    ButtonAction.DECLINE: ConsentDeclined,
+    ButtonAction.SEND_OTP: NumberConfirmed,
+    ButtonAction.CHANGE_NUMBER: NumberChangeChosen,
+    ButtonAction.RESEND: ResendRequested,
+    ButtonAction.START_OVER: StartOverChosen,
+}
+
+
+def event_for_button(action: ButtonAction) -> Event:
+    """The event a button press stands for."""
+    return _BUTTON_EVENTS[action]()

@@ -1,0 +1,90 @@
+"""The steps of one verification, and the user's standing that outlives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from flows.record import VerifiedRecord
+from flows.secrets import AadhaarNumber
+
+__all__ = ["LIVE_STATES", "TERMINAL_STATES", "Session", "Standing", "State"]
+
+
+class State(StrEnum):
+    """Where a verification stands. IDLE is the user with no verification in progress."""
+
+    IDLE = "idle"
+    AWAIT_CONSENT = "await_consent"
+    AWAIT_AADHAAR = "await_aadhaar"
+    AWAIT_CONFIRM = "await_confirm"
+    REQUESTING_OTP = "requesting_otp"
+    AWAIT_OTP = "await_otp"
+    VERIFYING_OTP = "verifying_otp"
+    AWAIT_RESEND = "await_resend"
+    VERIFIED = "verified"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+    LOCKED = "locked"
+
+
+TERMINAL_STATES = frozenset(
+    {State.VERIFIED, State.DECLINED, State.CANCELLED, State.TIMED_OUT, State.FAILED, State.LOCKED}
+)
+# A verification row exists for these; IDLE has none.
+LIVE_STATES = frozenset(State) - TERMINAL_STATES - {State.IDLE}
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the bot knows about the user across verifications: limits, lock, last result."""
+
+    locked_until: datetime | None = None
+    otp_window_started_at: datetime | None = None
+    otp_requests_in_window: int = 0
+    failure_window_started_at: datetime | None = None
+    failures_in_window: int = 0
+    record: VerifiedRecord | None = None
+
+    def is_locked(self, now: datetime) -> bool:
+        """Whether the user may not start or continue a verification at `now`."""
+        return self.locked_until is not None and now < self.locked_until
+
+    def otp_requests_today(self, now: datetime) -> int:
+        """OTP requests counted in the current 24-hour window."""
+        if self.otp_window_started_at is None or now - self.otp_window_started_at >= DAY:
+            return 0
+        return self.otp_requests_in_window
+
+    def failures_today(self, now: datetime) -> int:
+        """Failed verifications counted in the current 24-hour window."""
+        if self.failure_window_started_at is None or now - self.failure_window_started_at >= DAY:
+            return 0
+        return self.failures_in_window
+
+
+@dataclass(frozen=True)
+class Session:
+    """One user's conversation as `decide` sees it: the live verification plus the standing."""
+
+    state: State = State.IDLE
+    standing: Standing = field(default_factory=Standing)
+    aadhaar: AadhaarNumber | None = None
+    otp_reference: str | None = field(default=None, repr=False)
+    otp_sent_at: datetime | None = None
+    otp_expires_at: datetime | None = None
+    resend_at: datetime | None = None
+    idle_expires_at: datetime | None = None
+    call_expires_at: datetime | None = None
+    otp_sends: int = 0
+    otp_attempts_left: int = 0
+    invalid_entries: int = 0
+
+    @property
+    def is_live(self) -> bool:
+        """Whether a verification is in progress."""
+        return self.state in LIVE_STATES

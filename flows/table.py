@@ -1,0 +1,360 @@
+"""The transition table: the whole conversation as data, first matching row wins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flows import actions as a
+from flows import otp_actions as o
+from flows.catalogue import PromptKey
+from flows.events import (
+    CancelRequested,
+    ConsentDeclined,
+    ConsentGiven,
+    DeadlinePassed,
+    Event,
+    HelpRequested,
+    KycVerified,
+    NumberChangeChosen,
+    NumberConfirmed,
+    OtpNotSent,
+    OtpNotVerified,
+    OtpSent,
+    ProviderFailure,
+    ResendRequested,
+    StartOverChosen,
+    StartRequested,
+    StatusRequested,
+    TextSent,
+    UnknownCommandSent,
+    UnsupportedMessageSent,
+)
+from flows.machine import Action, Context, Guard, Transition
+from flows.states import LIVE_STATES, State
+
+__all__ = ["TABLE"]
+
+S = State
+K = PromptKey
+F = ProviderFailure
+LIVE = LIVE_STATES
+
+
+def _in(*states: State) -> frozenset[State]:
+    return frozenset(states)
+
+
+def _not(guard: Guard) -> Guard:
+    return lambda context: not guard(context)
+
+
+def _all(*guards: Guard) -> Guard:
+    return lambda context: all(guard(context) for guard in guards)
+
+
+def failure_is(*failures: ProviderFailure) -> Guard:
+    """The provider answer is one of `failures`."""
+
+    def guard(context: Context) -> bool:
+        event = context.event
+        return isinstance(event, OtpNotSent | OtpNotVerified) and event.failure in failures
+
+    return guard
+
+
+def _back_from_request(context: Context) -> State:
+    # A failed OTP request returns to where it was asked for: the confirmation, a still usable
+    # OTP, or the offer of a new one.
+    if context.session.otp_reference is None:
+        return S.AWAIT_CONFIRM
+    return S.AWAIT_OTP if a.otp_alive(context) else S.AWAIT_RESEND
+
+
+def back_to(state: State) -> Guard:
+    """The failed request returns to `state`."""
+    return lambda context: _back_from_request(context) is state
+
+
+def request_failed(outcome: str, guard: Guard, action: Action) -> Iterable[Transition]:
+    """The rows that send a failed OTP request back to where it came from."""
+    for state in (S.AWAIT_CONFIRM, S.AWAIT_OTP, S.AWAIT_RESEND):
+        yield Transition(
+            _in(S.REQUESTING_OTP),
+            (OtpNotSent, DeadlinePassed),
+            outcome,
+            state,
+            _all(guard, back_to(state)),
+            action,
+        )
+
+
+def otp_request_rows(sources: frozenset[State], event: type[Event]) -> Iterable[Transition]:
+    """Asking for an OTP, from the confirmation or as a resend: every limit checked in order."""
+    yield Transition(
+        sources, (event,), "number_missing", S.AWAIT_AADHAAR, a.number_missing, o.ask_number_again
+    )
+    yield Transition(sources, (event,), "resend_too_early", None, a.cooling_down, o.wait_for_resend)
+    yield Transition(sources, (event,), "no_sends_left", S.FAILED, a.no_sends_left, o.no_sends_left)
+    yield Transition(
+        sources, (event,), "daily_limit", S.LOCKED, a.daily_limit_reached, o.daily_limit
+    )
+    yield Transition(sources, (event,), "otp_requested", S.REQUESTING_OTP, action=o.request_otp)
+
+
+def _unexpected_deadline(context: Context) -> bool:
+    return isinstance(context.event, DeadlinePassed) and a.call_expired(context)
+
+
+_START = (StartRequested, StartOverChosen)
+_OTP_DEAD_TARGETS = ((S.AWAIT_RESEND, a.has_sends_left), (S.FAILED, a.no_sends_left))
+
+TABLE: tuple[Transition, ...] = (
+    # --- no verification in progress ---------------------------------------------------------
+    Transition(_in(S.IDLE), _START, "locked", None, a.is_locked, a.say_locked),
+    Transition(_in(S.IDLE), _START, "already_verified", None, a.is_verified, a.say_verified),
+    Transition(_in(S.IDLE), _START, "started", S.AWAIT_CONSENT, action=a.begin),
+    Transition(_in(S.IDLE), (StatusRequested,), "status", None, action=a.idle_status),
+    Transition(
+        _in(S.IDLE),
+        (CancelRequested,),
+        "nothing_to_cancel",
+        None,
+        action=a.say(K.NOTHING_TO_CANCEL),
+    ),
+    Transition(_in(S.IDLE), (HelpRequested,), "help", None, action=a.say(K.HELP)),
+    Transition(_in(S.IDLE), (TextSent,), "start_hint", None, action=a.idle_text),
+    Transition(
+        _in(S.IDLE),
+        (UnknownCommandSent,),
+        "unknown_command",
+        None,
+        action=a.then_prompt(K.UNKNOWN_COMMAND),
+    ),
+    Transition(
+        _in(S.IDLE),
+        (UnsupportedMessageSent,),
+        "unsupported",
+        None,
+        action=a.then_prompt(K.UNSUPPORTED_MESSAGE),
+    ),
+    Transition(_in(S.IDLE), (DeadlinePassed,), "not_due", None, action=a.ignore),
+    # --- any step of a verification ------------------------------------------------------------
+    Transition(LIVE, (CancelRequested,), "cancelled", S.CANCELLED, action=a.cancelled),
+    Transition(LIVE, (DeadlinePassed,), "idle_timeout", S.TIMED_OUT, a.idle_expired, a.timed_out),
+    Transition(LIVE, (StartRequested,), "in_progress", None, action=a.in_progress),
+    Transition(LIVE, (StartOverChosen,), "started_over", S.CANCELLED, action=a.start_over),
+    Transition(LIVE, (HelpRequested,), "help", None, action=a.then_prompt(K.HELP)),
+    Transition(
+        LIVE, (StatusRequested,), "status", None, action=a.then_prompt(K.STATUS_IN_PROGRESS)
+    ),
+    Transition(
+        LIVE,
+        (UnknownCommandSent,),
+        "unknown_command",
+        None,
+        action=a.then_prompt(K.UNKNOWN_COMMAND),
+    ),
+    Transition(
+        LIVE,
+        (UnsupportedMessageSent,),
+        "unsupported",
+        None,
+        action=a.then_prompt(K.UNSUPPORTED_MESSAGE),
+    ),
+    # --- consent ---------------------------------------------------------------------------------
+    Transition(
+        _in(S.AWAIT_CONSENT),
+        (ConsentGiven,),
+        "consent_given",
+        S.AWAIT_AADHAAR,
+        action=a.consent_given,
+    ),
+    Transition(
+        _in(S.AWAIT_CONSENT),
+        (ConsentDeclined,),
+        "consent_declined",
+        S.DECLINED,
+        action=a.consent_declined,
+    ),
+    # --- the number ------------------------------------------------------------------------------
+    Transition(
+        _in(S.AWAIT_AADHAAR, S.AWAIT_CONFIRM),
+        (TextSent,),
+        "number_accepted",
+        S.AWAIT_CONFIRM,
+        a.aadhaar_valid,
+        a.number_accepted,
+    ),
+    Transition(
+        _in(S.AWAIT_AADHAAR),
+        (TextSent,),
+        "too_many_invalid_numbers",
+        S.FAILED,
+        a.last_invalid_entry,
+        a.too_many_invalid,
+    ),
+    Transition(
+        _in(S.AWAIT_AADHAAR), (TextSent,), "number_rejected", None, action=a.number_rejected
+    ),
+    Transition(
+        _in(S.AWAIT_CONFIRM),
+        (NumberChangeChosen,),
+        "number_change",
+        S.AWAIT_AADHAAR,
+        action=a.change_number,
+    ),
+    *otp_request_rows(_in(S.AWAIT_CONFIRM), NumberConfirmed),
+    # --- the provider's answer to an OTP request --------------------------------------------------
+    Transition(_in(S.REQUESTING_OTP), (OtpSent,), "otp_sent", S.AWAIT_OTP, action=o.otp_sent),
+    Transition(
+        _in(S.REQUESTING_OTP),
+        (OtpNotSent,),
+        "too_many_invalid_numbers",
+        S.FAILED,
+        _all(failure_is(F.INVALID_AADHAAR), a.last_invalid_entry),
+        o.provider_rejected_last_number,
+    ),
+    Transition(
+        _in(S.REQUESTING_OTP),
+        (OtpNotSent,),
+        "provider_invalid_aadhaar",
+        S.AWAIT_AADHAAR,
+        failure_is(F.INVALID_AADHAAR),
+        o.provider_rejected_number,
+    ),
+    Transition(
+        _in(S.REQUESTING_OTP),
+        (OtpNotSent,),
+        "no_mobile_linked",
+        S.AWAIT_AADHAAR,
+        failure_is(F.NO_MOBILE_LINKED),
+        o.no_mobile_linked,
+    ),
+    *request_failed(
+        "rate_limited",
+        failure_is(F.RATE_LIMITED),
+        o.come_back_later(K.PROVIDER_RATE_LIMITED, wait=True),
+    ),
+    *request_failed(
+        "provider_busy",
+        failure_is(F.IN_PROGRESS),
+        o.come_back_later(K.PROVIDER_IN_PROGRESS, wait=True),
+    ),
+    *request_failed(
+        "provider_unavailable",
+        failure_is(F.MISCONFIGURED, F.OUT_OF_QUOTA),
+        o.come_back_later(K.PROVIDER_UNAVAILABLE),
+    ),
+    *request_failed(
+        "provider_no_answer", _unexpected_deadline, o.come_back_later(K.PROVIDER_NO_ANSWER)
+    ),
+    *request_failed(
+        "provider_down",
+        lambda context: isinstance(context.event, OtpNotSent),
+        o.come_back_later(K.PROVIDER_DOWN),
+    ),
+    # --- the OTP ---------------------------------------------------------------------------------
+    Transition(
+        _in(S.AWAIT_OTP), (TextSent,), "otp_malformed", None, a.otp_malformed, o.otp_malformed
+    ),
+    *(
+        Transition(
+            _in(S.AWAIT_OTP),
+            (TextSent, DeadlinePassed),
+            "otp_expired",
+            target,
+            _all(a.otp_expired, guard),
+            o.otp_dead(K.OTP_EXPIRED)
+            if target is S.AWAIT_RESEND
+            else o.otp_dead_final(K.OTP_EXPIRED, counted=False),
+        )
+        for target, guard in _OTP_DEAD_TARGETS
+    ),
+    Transition(_in(S.AWAIT_OTP), (TextSent,), "otp_entered", S.VERIFYING_OTP, action=o.verify_otp),
+    *otp_request_rows(_in(S.AWAIT_OTP, S.AWAIT_RESEND), ResendRequested),
+    # --- the provider's answer to an OTP check -------------------------------------------------
+    Transition(_in(S.VERIFYING_OTP), (KycVerified,), "verified", S.VERIFIED, action=o.verified),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "wrong_otp",
+        S.AWAIT_OTP,
+        _all(failure_is(F.WRONG_OTP), _not(a.last_attempt)),
+        o.wrong_otp,
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "otp_attempts_used",
+        S.AWAIT_RESEND,
+        _all(failure_is(F.WRONG_OTP), a.has_sends_left),
+        o.otp_dead(K.OTP_ATTEMPTS_USED, spend_attempt=True),
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "otp_attempts_used",
+        S.FAILED,
+        failure_is(F.WRONG_OTP),
+        o.otp_dead_final(K.OTP_ATTEMPTS_USED, counted=True),
+    ),
+    *(
+        Transition(
+            _in(S.VERIFYING_OTP),
+            (OtpNotVerified,),
+            failure.value,
+            target,
+            _all(failure_is(failure), guard),
+            o.otp_dead(prompt)
+            if target is S.AWAIT_RESEND
+            else o.otp_dead_final(prompt, counted=False),
+        )
+        for failure, prompt in (
+            (F.OTP_EXPIRED, K.OTP_EXPIRED),
+            (F.SESSION_INVALID, K.OTP_SESSION_INVALID),
+        )
+        for target, guard in _OTP_DEAD_TARGETS
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "rate_limited",
+        S.AWAIT_OTP,
+        failure_is(F.RATE_LIMITED),
+        o.come_back_later(K.PROVIDER_RATE_LIMITED, wait=True),
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "provider_busy",
+        S.AWAIT_OTP,
+        failure_is(F.IN_PROGRESS),
+        o.come_back_later(K.PROVIDER_IN_PROGRESS, wait=True),
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "provider_unavailable",
+        S.AWAIT_OTP,
+        failure_is(F.MISCONFIGURED, F.OUT_OF_QUOTA),
+        o.come_back_later(K.PROVIDER_UNAVAILABLE),
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (OtpNotVerified,),
+        "provider_down",
+        S.AWAIT_OTP,
+        action=o.come_back_later(K.PROVIDER_DOWN),
+    ),
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (DeadlinePassed,),
+        "provider_no_answer",
+        S.AWAIT_OTP,
+        a.call_expired,
+        o.come_back_later(K.PROVIDER_NO_ANSWER),
+    ),
+    # --- whatever is left ------------------------------------------------------------------------
+    Transition(LIVE, (DeadlinePassed,), "not_due", None, action=a.ignore),
+    Transition(LIVE, (TextSent,), "use_buttons", None, action=a.use_buttons),
+)
