@@ -1,0 +1,48 @@
+"""Applying the Alembic migrations from inside the application (no alembic.ini needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+import migrations
+from storage.database import Database
+
+__all__ = ["alembic_config", "downgrade", "upgrade"]
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    if url is not None:
+        # Kept out of the ini options: configparser would choke on '%' in passwords.
+        config.attributes["url"] = url
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring the schema up to `revision`."""
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_upgrade, revision)
+
+
+async def downgrade(database: Database, revision: str) -> None:
+    """Take the schema down to `revision` ("base" drops everything)."""
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_downgrade, revision)

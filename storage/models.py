@@ -1,0 +1,165 @@
+"""The schema: users, verifications, consents, KYC results and flow events.
+
+No column ever holds a full Aadhaar number or an OTP in clear: the number lives only as
+`XXXX XXXX 1234`, a keyed HMAC, and (while a verification is live) AES-GCM ciphertext.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "Consent", "FlowEvent", "KycResult", "User", "UtcDateTime", "Verification"]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: keep naive UTC there so text comparison orders correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with UTC timestamps."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime()}
+
+
+class User(Base):
+    """A person talking to the bot on one channel, with the limits that span verifications."""
+
+    __tablename__ = "user"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_user_channel_external"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    otp_window_started_at: Mapped[datetime | None]
+    otp_requests_in_window: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    failure_window_started_at: Mapped[datetime | None]
+    failures_in_window: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+
+class Verification(Base):
+    """One attempt to verify, from /start to a terminal state."""
+
+    __tablename__ = "verification"
+    __table_args__ = (
+        # At most one verification in progress per user, even with several bot processes.
+        Index(
+            "uq_verification_live_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    aadhaar_masked: Mapped[str | None] = mapped_column(String(14))
+    aadhaar_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    otp_reference: Mapped[str | None] = mapped_column(String(128))
+    otp_sent_at: Mapped[datetime | None]
+    otp_expires_at: Mapped[datetime | None]
+    resend_at: Mapped[datetime | None]
+    idle_expires_at: Mapped[datetime | None]
+    call_expires_at: Mapped[datetime | None]
+    # The earliest deadline of the current state, so the sweeper reads one indexed column.
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    otp_sends: Mapped[int] = mapped_column(default=0)
+    otp_attempts_left: Mapped[int] = mapped_column(default=0)
+    invalid_entries: Mapped[int] = mapped_column(default=0)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class Consent(Base):
+    """The user's answer to one consent notice."""
+
+    __tablename__ = "consent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    verification_id: Mapped[int] = mapped_column(
+        ForeignKey("verification.id", ondelete="CASCADE"), index=True
+    )
+    notice_version: Mapped[str] = mapped_column(String(64))
+    notice_hash: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[str] = mapped_column(String(16))
+    decided_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+
+
+class KycResult(Base):
+    """The masked e-KYC record of a completed verification, reduced by the field policy."""
+
+    __tablename__ = "kyc_result"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    verification_id: Mapped[int] = mapped_column(
+        ForeignKey("verification.id", ondelete="CASCADE"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    aadhaar_masked: Mapped[str] = mapped_column(String(14))
+    aadhaar_hmac: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    date_of_birth: Mapped[str | None] = mapped_column(String(10))
+    gender: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(500))
+    verified_at: Mapped[datetime]
+
+
+class FlowEvent(Base):
+    """One transition, for support staff: never any personal data."""
+
+    __tablename__ = "flow_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(index=True)
+    verification_id: Mapped[int | None] = mapped_column(index=True)
+    from_state: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(48))
+    to_state: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(48))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    latency_ms: Mapped[int | None]
