@@ -84,6 +84,7 @@ class PromptKey(StrEnum):
     UNSUPPORTED_MESSAGE = "unsupported_message"
     UNKNOWN_COMMAND = "unknown_command"
     STEP_OVER = "step_over"
+    TRY_AGAIN_SHORTLY = "try_again_shortly"
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,9 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     K.UNSUPPORTED_MESSAGE: _spec("Only text messages can be read here."),
     K.UNKNOWN_COMMAND: _spec("That command is not known. Send /help to see what you can do."),
     K.STEP_OVER: _spec("That step is over."),
+    K.TRY_AGAIN_SHORTLY: _spec(
+        "Something went wrong on our side. Nothing you did was lost: please try again shortly."
+    ),
 }
 del K
 

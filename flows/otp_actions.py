@@ -37,8 +37,9 @@ K = PromptKey
 
 
 def ask_number_again(context: Context, moved: Session) -> Outcome:
-    """The stored number could not be read back: ask for it again."""
-    return moved, (reply(context, moved),)
+    """The stored number could not be read back: forget its OTP and ask for the number again."""
+    session = replace(moved, otp_reference=None, otp_expires_at=None, otp_attempts_left=0)
+    return session, (*delete_if_sensitive(context), reply(context, session))
 
 
 def wait_for_resend(context: Context, moved: Session) -> Outcome:

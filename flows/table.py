@@ -90,9 +90,6 @@ def request_failed(outcome: str, guard: Guard, action: Action) -> Iterable[Trans
 
 def otp_request_rows(sources: frozenset[State], event: type[Event]) -> Iterable[Transition]:
     """Asking for an OTP, from the confirmation or as a resend: every limit checked in order."""
-    yield Transition(
-        sources, (event,), "number_missing", S.AWAIT_AADHAAR, a.number_missing, o.ask_number_again
-    )
     yield Transition(sources, (event,), "resend_too_early", None, a.cooling_down, o.wait_for_resend)
     yield Transition(sources, (event,), "no_sends_left", S.FAILED, a.no_sends_left, o.no_sends_left)
     yield Transition(
@@ -160,6 +157,15 @@ TABLE: tuple[Transition, ...] = (
         "unsupported",
         None,
         action=a.then_prompt(K.UNSUPPORTED_MESSAGE),
+    ),
+    # The number could not be read back (the encryption key changed): ask for it again.
+    Transition(
+        _in(S.AWAIT_CONFIRM, S.AWAIT_OTP, S.AWAIT_RESEND),
+        (TextSent, NumberConfirmed, ResendRequested),
+        "number_missing",
+        S.AWAIT_AADHAAR,
+        a.number_missing,
+        o.ask_number_again,
     ),
     # --- consent ---------------------------------------------------------------------------------
     Transition(

@@ -321,10 +321,15 @@ async def save_decision(
 
 
 async def due_users(
-    *, session: AsyncSession, now: datetime, channel: str, limit: int = 100
+    *,
+    session: AsyncSession,
+    now: datetime,
+    channel: str,
+    external_id: str | None = None,
+    limit: int = 100,
 ) -> list[UserKey]:
-    """Users on `channel` whose live verification has a deadline at or before `now`."""
-    rows = await session.execute(
+    """Users on `channel` (or just `external_id` there) whose verification has a deadline due."""
+    query = (
         select(User.channel, User.external_id)
         .join(Verification, Verification.user_id == User.id)
         .where(
@@ -335,4 +340,7 @@ async def due_users(
         .order_by(Verification.due_at)
         .limit(limit)
     )
+    if external_id is not None:
+        query = query.where(User.external_id == external_id)
+    rows = await session.execute(query)
     return [UserKey(channel=row.channel, external_id=row.external_id) for row in rows]

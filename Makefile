@@ -1,0 +1,46 @@
+# Two commands: `make demo` (a whole verification in the terminal, simulator + SQLite) and
+# `make test` (everything CI runs). `make run` starts the Telegram bot from config.toml.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_SECRETS := .demo-secrets.env
+
+.PHONY: demo test lint typecheck pytest run install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The demo keeps its generated keys in a local file, so a second run can still read the
+# number it stored encrypted in the first.
+$(DEMO_SECRETS): | $(STAMP)
+	$(BIN)/kycbot keys > $(DEMO_SECRETS)
+
+demo: $(STAMP) $(DEMO_SECRETS)
+	set -a && . ./$(DEMO_SECRETS) && set +a && $(BIN)/kycbot db upgrade && $(BIN)/kycbot chat
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+run: $(STAMP)
+	$(BIN)/kycbot run --config config.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,124 @@
+"""`kycbot`: the command line. Config problems exit with code 2 and one line naming the key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import configure_logging
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def _config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    from_env = os.environ.get("KYCBOT_CONFIG")
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def _settings(given: str | None) -> Settings:
+    try:
+        return load_settings(_config_path(given), os.environ)
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    path = _config_path(args.path)
+    _settings(args.path)
+    print(f"config ok: {path if path else 'defaults and environment'}")
+    return 0
+
+
+def _keys(_: argparse.Namespace) -> int:
+    print(
+        f"KYCBOT_SECURITY__ENCRYPTION_KEY={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}"
+    )
+    print(f"KYCBOT_SECURITY__HMAC_KEY={secrets.token_urlsafe(48)}")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from storage import Database
+    from storage.migrate import upgrade
+
+    settings = _settings(args.config)
+    configure_logging(settings.logging.level)
+
+    async def run() -> None:
+        database = Database(settings.database.url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    print("database schema is up to date")
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.chat import run_chat
+
+    settings = _settings(args.config)
+    log_file = Path(args.log_file) if args.log_file else None
+    # In a terminal, only warnings interrupt the conversation; the full log goes to the file.
+    configure_logging(settings.logging.level, file=log_file, stderr_level="WARNING")
+    asyncio.run(run_chat(settings, user=args.user))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kycbot", description="Aadhaar OTP onboarding bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="verify yourself in the terminal")
+    chat.add_argument("--config", help="config file (default: config.toml if present)")
+    chat.add_argument("--user", default="local", help="who is chatting (default: local)")
+    chat.add_argument("--log-file", help="write the log to this file")
+    chat.set_defaults(handler=_chat)
+
+    config = commands.add_parser("config", help="configuration").add_subparsers(
+        dest="action", required=True
+    )
+    check = config.add_parser("check", help="validate a config file and the environment")
+    check.add_argument("path", nargs="?", help="config file (default: config.toml if present)")
+    check.set_defaults(handler=_config_check)
+
+    database = commands.add_parser("db", help="database").add_subparsers(
+        dest="action", required=True
+    )
+    upgrade = database.add_parser("upgrade", help="apply the migrations")
+    upgrade.add_argument("--config", help="config file (default: config.toml if present)")
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    keys = commands.add_parser("keys", help="print fresh secret keys as environment variables")
+    keys.set_defaults(handler=_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kycbot` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""One pydantic model per config section; `bot.config.Settings` puts them together.
+
+Every model forbids unknown keys, is frozen, and keeps inputs out of `ValidationError` text:
+a rejected value may be a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from flows.record import AddressPolicy, BirthDatePolicy, GenderPolicy, NamePolicy
+
+__all__ = [
+    "HMAC_KEY_MIN_LENGTH",
+    "LANGUAGE_CODE",
+    "ConsentSettings",
+    "DatabaseSettings",
+    "FlowSettings",
+    "LanguageSettings",
+    "LogLevel",
+    "LoggingSettings",
+    "ProviderName",
+    "ProviderSettings",
+    "ProvidersSettings",
+    "ResultSettings",
+    "SecuritySettings",
+    "SimulatorSettings",
+    "TelegramSettings",
+]
+
+# A new provider is one more member here (plus its own section under `providers`).
+ProviderName = Literal["simulator"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+HMAC_KEY_MIN_LENGTH = 32
+AES_KEY_BYTES = 32
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*")
+_KEY_RECIPE = (
+    "generate one with: python -c 'import base64, os; "
+    "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+)
+
+
+class TelegramSettings(BaseModel):
+    """`[telegram]`: how to reach the Bot API."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    # Only the Telegram bot needs it; the terminal chat and `config check` run without one.
+    token: SecretStr = SecretStr("")
+    base_url: str = "https://api.telegram.org/bot"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class DatabaseSettings(BaseModel):
+    """`[database]`: where verifications, consents and results are stored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    url: str = "sqlite+aiosqlite:///kycbot.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            # SQLAlchemy's own message may quote the URL, password included.
+            raise ValueError(
+                "is not a database URL (for example sqlite+aiosqlite:///kycbot.sqlite3 "
+                "or postgresql+asyncpg://user@host/kycbot)"
+            ) from None
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A PostgreSQL URL may carry a password: show it masked.
+        yield "url", make_url(self.url).render_as_string(hide_password=True)
+
+
+class SecuritySettings(BaseModel):
+    """`[security]`: the keys that protect Aadhaar numbers at rest; from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    hmac_key: SecretStr
+    encryption_key: SecretStr
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # Twelve digits are few: only a long key stops the HMAC being reversed by brute force.
+        if len(value.get_secret_value()) < HMAC_KEY_MIN_LENGTH:
+            raise ValueError(f"must be at least {HMAC_KEY_MIN_LENGTH} characters")
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _aes_256_key(cls, value: SecretStr) -> SecretStr:
+        _decode_aes_key(value.get_secret_value())
+        return value
+
+    def hmac_key_bytes(self) -> bytes:
+        """The key for the keyed hash of Aadhaar numbers."""
+        return self.hmac_key.get_secret_value().encode()
+
+    def encryption_key_bytes(self) -> bytes:
+        """The 32-byte AES-256-GCM key for the number kept during a verification."""
+        return _decode_aes_key(self.encryption_key.get_secret_value())
+
+
+def _decode_aes_key(text: str) -> bytes:
+    """Standard or URL-safe base64, padding optional, of exactly 32 bytes."""
+    compact = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        key = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"must be base64 of {AES_KEY_BYTES} bytes; {_KEY_RECIPE}") from None
+    if len(key) != AES_KEY_BYTES:
+        raise ValueError(f"must be base64 of {AES_KEY_BYTES} bytes, not {len(key)}; {_KEY_RECIPE}")
+    return key
+
+
+class FlowSettings(BaseModel):
+    """`[flow]`: the limits of one verification (see `flows.Rules`) and how deadlines run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    validate_checksum: bool = True
+    max_invalid_entries: PositiveInt = 5
+    otp_attempts: PositiveInt = 3
+    max_otp_sends: PositiveInt = 3
+    resend_cooldown_seconds: PositiveInt = 60
+    otp_ttl_seconds: PositiveInt = 600
+    idle_timeout_seconds: PositiveInt = 900
+    max_otp_requests_per_day: PositiveInt = 5
+    max_failed_verifications: PositiveInt = 3
+    lockout_seconds: PositiveInt = 86_400
+    call_timeout_seconds: PositiveInt = 60
+    sweep_interval_seconds: PositiveFloat = 5.0
+    timezone: str = "Asia/Kolkata"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Kolkata)"
+            ) from None
+        return value
+
+
+class ResultSettings(BaseModel):
+    """`[result]`: how much of each e-KYC field is kept (see `flows.FieldPolicy`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    name: NamePolicy = NamePolicy.MASKED
+    date_of_birth: BirthDatePolicy = BirthDatePolicy.YEAR
+    gender: GenderPolicy = GenderPolicy.KEEP
+    address: AddressPolicy = AddressPolicy.STATE
+
+
+class ConsentSettings(BaseModel):
+    """`[consent]`: what is recorded with each consent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    notice_version: str = Field(default="2026-11-01", min_length=1)
+    purpose: str = Field(default="kyc_onboarding", pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class ProviderSettings(BaseModel):
+    """`[provider]`: which e-KYC provider the bot uses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    name: ProviderName = "simulator"
+
+
+class SimulatorSettings(BaseModel):
+    """`[providers.simulator]`: the offline provider for the demo and the tests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    latency_ms: NonNegativeInt = 0
+    otp_ttl_seconds: PositiveInt = 600
+
+
+class ProvidersSettings(BaseModel):
+    """`[providers.*]`: one section per provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+
+class LoggingSettings(BaseModel):
+    """`[logging]`: how much the bot logs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    level: LogLevel = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class LanguageSettings(BaseModel):
+    """`[language]`: the language the bot speaks when it does not use the user's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    default: str = "en"
+
+    @field_validator("default")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not LANGUAGE_CODE.fullmatch(value):
+            raise ValueError("must be a lowercase language code such as en or hi")
+        return value

@@ -1,0 +1,66 @@
+"""Turning a Reply into text in the user's language, with the operator's prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from flows import ButtonAction, InputHint, Line, PromptKey, Reply
+
+__all__ = ["Message", "RenderedButton", "Renderer"]
+
+PromptLookup = Callable[[str, PromptKey], str]
+
+_INPUT_PROMPTS = {InputHint.AADHAAR: PromptKey.INPUT_AADHAAR, InputHint.OTP: PromptKey.INPUT_OTP}
+
+
+@dataclass(frozen=True)
+class RenderedButton:
+    """A button ready to show: what it does and its label."""
+
+    action: ButtonAction
+    label: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A reply ready for a channel."""
+
+    text: str
+    buttons: tuple[RenderedButton, ...] = ()
+    input_placeholder: str | None = None
+    protect_content: bool = False
+
+
+class Renderer:
+    """Renders replies with a prompt lookup (config overrides over catalogue defaults)."""
+
+    def __init__(self, *, prompt: PromptLookup, zone: tzinfo) -> None:
+        self._prompt = prompt
+        self._zone = zone
+
+    def line(self, line: Line, language: str) -> str:
+        """One prompt with its placeholders filled in."""
+        values = {name: self._value(value, language) for name, value in line.params.items()}
+        return self._prompt(language, line.prompt).format_map(values)
+
+    def render(self, reply: Reply, language: str) -> Message:
+        """The whole message."""
+        placeholder = _INPUT_PROMPTS.get(reply.expects) if reply.expects else None
+        return Message(
+            text="\n\n".join(self.line(line, language) for line in reply.lines),
+            buttons=tuple(
+                RenderedButton(button.action, self._prompt(language, button.label))
+                for button in reply.buttons
+            ),
+            input_placeholder=self._prompt(language, placeholder) if placeholder else None,
+            protect_content=reply.protect_content,
+        )
+
+    def _value(self, value: object, language: str) -> str:
+        if isinstance(value, PromptKey):
+            return self._prompt(language, value)
+        if isinstance(value, datetime):
+            return value.astimezone(self._zone).strftime("%d %b %Y, %H:%M %Z")
+        return str(value)

@@ -1,0 +1,231 @@
+"""The flow runner: load the conversation, `decide`, store, then carry out the effects.
+
+The same runner serves Telegram, the terminal chat and the deadline sweeper. A user's events are
+handled strictly one after another (a per-user lock taken *before* loading), and every stored
+step carries a version check, so two quick messages never produce two OTP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from bot.channel import Channel
+from bot.config import Settings
+from bot.locks import KeyedLocks
+from bot.render import Renderer
+from flows import (
+    BeginNewVerification,
+    Decision,
+    DeleteUserMessage,
+    Event,
+    OtpNotSent,
+    OtpNotVerified,
+    PromptKey,
+    ProviderFailure,
+    RecordConsent,
+    Reply,
+    RequestOtp,
+    ShowProgress,
+    StartRequested,
+    VerifyOtp,
+    decide,
+)
+from flows.replies import consent_notice, line
+from kyc import KycProvider
+from storage import (
+    ConsentFacts,
+    Database,
+    Loaded,
+    NumberVault,
+    StaleConversation,
+    StepRecord,
+    UserKey,
+    load_conversation,
+    save_decision,
+)
+
+__all__ = ["Runner"]
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+_MAX_STALE_RETRIES = 3
+_ALARMING = {ProviderFailure.MISCONFIGURED, ProviderFailure.OUT_OF_QUOTA}
+
+
+def utc_now() -> datetime:
+    """The wall clock in UTC."""
+    return datetime.now(UTC)
+
+
+class Runner:
+    """Runs flow events for users against the database and the KYC provider."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        provider: KycProvider,
+        vault: NumberVault,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self._database = database
+        self._provider = provider
+        self._vault = vault
+        self._clock = clock
+        self._locks = KeyedLocks()
+
+    @property
+    def renderer(self) -> Renderer:
+        """The renderer for the current settings."""
+        return Renderer(prompt=self.settings.prompt, zone=self.settings.zone())
+
+    async def handle(self, user: UserKey, event: Event, channel: Channel) -> None:
+        """Handle one event of `user`, replying through `channel`. Never raises for the user."""
+        async with self._locks.hold(user):
+            try:
+                await self._run(user, event, channel)
+            except Exception as error:
+                # The stored state is intact (each step is one transaction); tell the user
+                # to try again and log only the class: messages may quote input.
+                log.error("handling %s failed: %s", event.name, type(error).__name__)
+                await self._apologise(channel)
+
+    async def _run(self, user: UserKey, event: Event, channel: Channel) -> None:
+        pending: list[tuple[Event, int | None]] = [(event, None)]
+        loaded: Loaded | None = None
+        while pending:
+            current, latency_ms = pending.pop(0)
+            loaded, decision = await self._step(user, current, loaded, latency_ms)
+            for effect in decision.effects:
+                if isinstance(effect, Reply):
+                    await channel.send(self.renderer.render(effect, loaded.language))
+                elif isinstance(effect, DeleteUserMessage):
+                    await channel.delete_user_message()
+                elif isinstance(effect, ShowProgress):
+                    await channel.show_progress()
+                elif isinstance(effect, RequestOtp | VerifyOtp):
+                    pending.append(await self._call_provider(effect))
+                elif isinstance(effect, BeginNewVerification):
+                    pending.append((StartRequested(), None))
+
+    async def _step(
+        self, user: UserKey, event: Event, loaded: Loaded | None, latency_ms: int | None
+    ) -> tuple[Loaded, Decision]:
+        for _ in range(_MAX_STALE_RETRIES):
+            now = self._clock()
+            try:
+                async with self._database.session() as session, session.begin():
+                    if loaded is None:
+                        loaded = await load_conversation(
+                            session=session,
+                            key=user,
+                            language=self.settings.language.default,
+                            now=now,
+                            vault=self._vault,
+                        )
+                    decision = decide(loaded.session, event, now, self.settings.rules())
+                    step = StepRecord(
+                        event=event.name,
+                        provider=self._provider.name if latency_ms is not None else None,
+                        latency_ms=latency_ms,
+                        consent=self._consent_facts(decision, loaded.language),
+                    )
+                    saved = await save_decision(
+                        session=session,
+                        loaded=loaded,
+                        decision=decision,
+                        step=step,
+                        provider=self._provider.name,
+                        now=now,
+                        vault=self._vault,
+                    )
+            except StaleConversation:
+                log.info(
+                    "user %s: conversation changed underneath, reloading", loaded and loaded.user_id
+                )
+                loaded = None
+                continue
+            log.info(
+                "user=%s verification=%s %s -[%s]-> %s outcome=%s",
+                saved.user_id,
+                saved.verification_id or loaded.verification_id,
+                loaded.session.state,
+                event.name,
+                decision.session.state,
+                decision.outcome,
+            )
+            return saved, decision
+        raise StaleConversation("gave up after repeated concurrent changes")
+
+    def _consent_facts(self, decision: Decision, language: str) -> ConsentFacts | None:
+        if not any(isinstance(effect, RecordConsent) for effect in decision.effects):
+            return None
+        notice = self.renderer.render(consent_notice(), language).text
+        return ConsentFacts(
+            notice_version=self.settings.consent.notice_version,
+            notice_hash=hashlib.sha256(notice.encode()).hexdigest(),
+            purpose=self.settings.consent.purpose,
+            language=language,
+        )
+
+    async def _call_provider(self, effect: RequestOtp | VerifyOtp) -> tuple[Event, int]:
+        started = time.perf_counter()
+        answer: Event
+        if isinstance(effect, RequestOtp):
+            answer = await self._guarded(
+                lambda: self._provider.request_otp(effect.aadhaar),
+                lambda detail: OtpNotSent(ProviderFailure.PROVIDER_DOWN, detail=detail),
+            )
+        else:
+            answer = await self._guarded(
+                lambda: self._provider.verify_otp(effect.reference, effect.otp),
+                lambda detail: OtpNotVerified(ProviderFailure.PROVIDER_DOWN, detail=detail),
+            )
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        self._log_answer(answer, latency_ms)
+        return answer, latency_ms
+
+    async def _guarded(
+        self,
+        call: Callable[[], Awaitable[Event]],
+        on_fault: Callable[[str], Event],
+    ) -> Event:
+        # Provider clients map every wire answer themselves; this is the last line of defence
+        # against a bug or a hang there, so the user always gets an answer.
+        try:
+            async with asyncio.timeout(self.settings.flow.call_timeout_seconds):
+                return await call()
+        except TimeoutError:
+            return on_fault("no answer within the call timeout")
+        except Exception as error:
+            return on_fault(f"client error {type(error).__name__}")
+
+    def _log_answer(self, answer: Event, latency_ms: int) -> None:
+        if isinstance(answer, OtpNotSent | OtpNotVerified):
+            level = logging.ERROR if answer.failure in _ALARMING else logging.WARNING
+            log.log(
+                level,
+                "provider %s answered %s in %d ms: %s",
+                self._provider.name,
+                answer.failure.value,
+                latency_ms,
+                answer.detail or "-",
+            )
+        else:
+            log.info(
+                "provider %s answered %s in %d ms", self._provider.name, answer.name, latency_ms
+            )
+
+    async def _apologise(self, channel: Channel) -> None:
+        try:
+            reply = Reply(lines=(line(PromptKey.TRY_AGAIN_SHORTLY),))
+            await channel.send(self.renderer.render(reply, self.settings.language.default))
+        except Exception as error:
+            log.error("could not tell the user about the failure: %s", type(error).__name__)

@@ -1,0 +1,72 @@
+"""The deadline sweeper: finds verifications whose deadline passed and feeds DeadlinePassed.
+
+Deadlines live in the database (`verification.due_at`), so a deadline that passed while the bot
+was stopped is handled on the first sweep after it starts, and exactly once: the runner moves
+the verification on, which clears or pushes back its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.channel import Channel
+from bot.runner import Clock, Runner, utc_now
+from flows import DeadlinePassed
+from storage import Database, UserKey, due_users
+
+__all__ = ["Sweeper"]
+
+log = logging.getLogger(__name__)
+ChannelFor = Callable[[UserKey], Channel]
+
+
+class Sweeper:
+    """Periodically hands due deadlines of one channel to the runner."""
+
+    def __init__(
+        self,
+        *,
+        runner: Runner,
+        database: Database,
+        channel: str,
+        channel_for: ChannelFor,
+        interval_seconds: float,
+        external_id: str | None = None,
+        clock: Clock = utc_now,
+        batch: int = 100,
+    ) -> None:
+        self._runner = runner
+        self._database = database
+        self._channel = channel
+        self._channel_for = channel_for
+        self._interval = interval_seconds
+        self._external_id = external_id
+        self._clock = clock
+        self._batch = batch
+
+    async def sweep_once(self) -> int:
+        """Handle every deadline due now; return how many users were handled."""
+        async with self._database.session() as session:
+            due = await due_users(
+                session=session,
+                now=self._clock(),
+                channel=self._channel,
+                external_id=self._external_id,
+                limit=self._batch,
+            )
+        for user in due:
+            await self._runner.handle(user, DeadlinePassed(), self._channel_for(user))
+        return len(due)
+
+    async def run(self) -> None:
+        """Sweep until cancelled; a failed sweep is logged and retried on the next tick."""
+        while True:
+            try:
+                handled = await self.sweep_once()
+                if handled:
+                    log.info("sweeper handled %d due verification(s)", handled)
+            except Exception as error:
+                log.error("sweep failed: %s", type(error).__name__)
+            await asyncio.sleep(self._interval)

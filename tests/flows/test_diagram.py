@@ -1,0 +1,20 @@
+"""The published diagram is the one the table generates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows import State
+from flows.diagram import mermaid
+
+DOC = Path(__file__).parents[2] / "docs" / "conversation.md"
+
+
+def test_docs_show_the_current_table() -> None:
+    assert mermaid() in DOC.read_text(encoding="utf-8"), "run: python -m flows.diagram"
+
+
+def test_diagram_names_every_state() -> None:
+    diagram = mermaid()
+    for state in State:
+        assert state.value in diagram
