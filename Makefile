@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECRETS := .demo-secrets.env
 
-.PHONY: demo test lint typecheck pytest run install clean
+.PHONY: demo test lint typecheck pytest run install clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,9 @@ run: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Regenerate the conversation diagram after changing flows/table.py (a test checks it).
+docs: $(STAMP)
+	$(BIN)/python -m flows.diagram > .diagram.tmp
+	$(BIN)/python -c "import re,pathlib; p=pathlib.Path('docs/conversation.md'); d=pathlib.Path('.diagram.tmp').read_text(); p.write_text(re.sub(r'(?s)(\`\`\`mermaid\n).*?(\`\`\`)', lambda m: m.group(1)+d+m.group(2), p.read_text()))"
+	rm -f .diagram.tmp

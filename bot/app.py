@@ -11,11 +11,15 @@ from bot.config import Settings
 from bot.runner import Runner
 from kyc import KycProvider, SimulatedSms, SimulatorProvider
 from storage import Database, NumberVault
-from storage.migrate import upgrade
+from storage.migrate import schema_revisions, upgrade
 
-__all__ = ["Wiring", "build_provider", "wired"]
+__all__ = ["StartupError", "Wiring", "build_provider", "wired"]
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why in one line, without secrets."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,7 @@ async def wired(
     database = Database(settings.database.url)
     provider = build_provider(settings, on_sms=on_sms)
     try:
-        if database.is_sqlite:
-            await upgrade(database)
+        await _prepare_schema(database)
         vault = NumberVault(
             encryption_key=settings.security.encryption_key_bytes(),
             hmac_key=settings.security.hmac_key_bytes(),
@@ -58,3 +61,21 @@ async def wired(
     finally:
         await provider.aclose()
         await database.dispose()
+
+
+async def _prepare_schema(database: Database) -> None:
+    # SQLite belongs to this one process, so it is migrated on start; a shared PostgreSQL is
+    # migrated deliberately by the operator (`kycbot db upgrade`), never by whichever replica
+    # happens to start first.
+    try:
+        if database.is_sqlite:
+            await upgrade(database)
+            return
+        current, head = await schema_revisions(database)
+    except Exception as error:
+        raise StartupError(f"cannot open the database: {type(error).__name__}") from error
+    if current != head:
+        raise StartupError(
+            f"the database schema is at revision {current or 'none'} but this version needs "
+            f"{head}: run `kycbot db upgrade`"
+        )

@@ -17,6 +17,7 @@ from bot.logs import configure_logging
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
+EXIT_STARTUP = 1
 DEFAULT_CONFIG = Path("config.toml")
 
 
@@ -72,13 +73,18 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from bot.app import StartupError
     from bot.chat import run_chat
 
     settings = _settings(args.config)
     log_file = Path(args.log_file) if args.log_file else None
     # In a terminal, only warnings interrupt the conversation; the full log goes to the file.
     configure_logging(settings.logging.level, file=log_file, stderr_level="WARNING")
-    asyncio.run(run_chat(settings, user=args.user))
+    try:
+        asyncio.run(run_chat(settings, user=args.user))
+    except StartupError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return EXIT_STARTUP
     return 0
 
 

@@ -147,6 +147,8 @@ class Runner:
                         vault=self._vault,
                     )
             except StaleConversation:
+                # Another process moved this conversation on: the event is decided again
+                # against what is stored now.
                 log.info(
                     "user %s: conversation changed underneath, reloading", loaded and loaded.user_id
                 )

@@ -34,8 +34,9 @@ class TerminalChannel:
         """Print the message and its numbered choices."""
         self.buttons = message.buttons
         self.input_placeholder = message.input_placeholder
-        text = message.text.replace("\n", "\n     ")
-        self._out.write(f"\nbot> {text}\n")
+        first, *rest = message.text.split("\n")
+        indented = "".join(f"\n     {line}" if line else "\n" for line in rest)
+        self._out.write(f"\nbot> {first}{indented}\n")
         if message.buttons:
             choices = "   ".join(
                 f"[{number}] {button.label}" for number, button in enumerate(message.buttons, 1)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+from flows import guards as g
 from flows.catalogue import PromptKey
 from flows.effects import (
     BeginNewVerification,
@@ -17,22 +18,18 @@ from flows.effects import (
     RecordConsent,
     Reply,
 )
-from flows.events import ButtonAction, OtpNotSent, OtpNotVerified, TextSent
+from flows.events import ButtonAction, OtpNotSent, OtpNotVerified
 from flows.machine import Context
 from flows.parsing import (
     AadhaarProblem,
     looks_sensitive,
     normalise_digits,
-    parse_aadhaar,
-    parse_otp,
 )
 from flows.replies import (
     consent_notice,
     current_prompt,
     line,
     record_lines,
-    seconds_until,
-    sends_left,
     with_prefix,
 )
 from flows.secrets import AadhaarNumber
@@ -53,16 +50,6 @@ _PROBLEM_PROMPTS = {
 # --- reading the context ------------------------------------------------------------------
 
 
-def typed_text(context: Context) -> str:
-    """The text of a TextSent event ("" for any other event)."""
-    return context.event.text if isinstance(context.event, TextSent) else ""
-
-
-def typed_aadhaar(context: Context) -> AadhaarNumber | AadhaarProblem:
-    """The typed text read as an Aadhaar number."""
-    return parse_aadhaar(typed_text(context), validate_checksum=context.rules.validate_checksum)
-
-
 def reply(context: Context, session: Session, *prefix: Line, protect: bool = False) -> Reply:
     """The current prompt of `session` after `prefix`."""
     base = with_prefix(current_prompt(session, context.now, context.rules), *prefix)
@@ -77,7 +64,7 @@ def short(context: Context, session: Session, *lines: Line) -> Reply:
 
 def delete_if_sensitive(context: Context) -> tuple[Effect, ...]:
     """Delete the user's message when it may hold (part of) a number or an OTP."""
-    return (DeleteUserMessage(),) if looks_sensitive(typed_text(context)) else ()
+    return (DeleteUserMessage(),) if looks_sensitive(g.typed_text(context)) else ()
 
 
 def retry_seconds(context: Context) -> int:
@@ -85,93 +72,6 @@ def retry_seconds(context: Context) -> int:
     event = context.event
     asked = event.retry_after_seconds if isinstance(event, OtpNotSent | OtpNotVerified) else None
     return asked if asked and asked > 0 else context.rules.resend_cooldown_seconds
-
-
-# --- guards --------------------------------------------------------------------------------
-
-
-def is_locked(context: Context) -> bool:
-    """The user is locked out now."""
-    return context.session.standing.is_locked(context.now)
-
-
-def is_verified(context: Context) -> bool:
-    """The user already has a verified record."""
-    return context.session.standing.record is not None
-
-
-def aadhaar_valid(context: Context) -> bool:
-    """The typed text is a usable Aadhaar number."""
-    return isinstance(typed_aadhaar(context), AadhaarNumber)
-
-
-def last_invalid_entry(context: Context) -> bool:
-    """One more invalid number ends the verification."""
-    return context.session.invalid_entries + 1 >= context.rules.max_invalid_entries
-
-
-def number_missing(context: Context) -> bool:
-    """The number is gone (it could not be decrypted), so it must be asked again."""
-    return context.session.aadhaar is None
-
-
-def cooling_down(context: Context) -> bool:
-    """A new OTP may not be asked for yet."""
-    return seconds_until(context.session.resend_at, context.now) > 0
-
-
-def no_sends_left(context: Context) -> bool:
-    """This verification has sent all the OTPs it may."""
-    return sends_left(context.session, context.rules) == 0
-
-
-def has_sends_left(context: Context) -> bool:
-    """This verification may send another OTP."""
-    return not no_sends_left(context)
-
-
-def daily_limit_reached(context: Context) -> bool:
-    """The user has asked for the most OTPs allowed in 24 hours."""
-    standing = context.session.standing
-    return standing.otp_requests_today(context.now) >= context.rules.max_otp_requests_per_day
-
-
-def otp_malformed(context: Context) -> bool:
-    """The typed text is not a 6-digit OTP."""
-    return parse_otp(typed_text(context)) is None
-
-
-def otp_expired(context: Context) -> bool:
-    """The current OTP is past its lifetime."""
-    expires = context.session.otp_expires_at
-    return expires is None or context.now >= expires
-
-
-def idle_expired(context: Context) -> bool:
-    """Nothing has happened for the idle timeout."""
-    expires = context.session.idle_expires_at
-    return expires is not None and context.now >= expires
-
-
-def call_expired(context: Context) -> bool:
-    """A provider call was cut off (the bot stopped while it ran)."""
-    expires = context.session.call_expires_at
-    return expires is not None and context.now >= expires
-
-
-def otp_alive(context: Context) -> bool:
-    """The last OTP sent may still be typed."""
-    session = context.session
-    return (
-        session.otp_reference is not None
-        and session.otp_attempts_left > 0
-        and not otp_expired(context)
-    )
-
-
-def last_attempt(context: Context) -> bool:
-    """The wrong OTP just used the last attempt of this OTP."""
-    return context.session.otp_attempts_left <= 1
 
 
 # --- standing: limits and locks -------------------------------------------------------------
@@ -227,9 +127,9 @@ def begin(context: Context, moved: Session) -> Outcome:
 
 def idle_status(context: Context, moved: Session) -> Outcome:
     """Say where a user without a verification in progress stands."""
-    if is_verified(context):
+    if g.is_verified(context):
         return say_verified(context, moved)
-    if is_locked(context):
+    if g.is_locked(context):
         return say_locked(context, moved)
     return moved, (Reply(lines=(line(K.STATUS_NOT_VERIFIED),)),)
 
@@ -311,17 +211,17 @@ def consent_declined(context: Context, moved: Session) -> Outcome:
 
 def number_accepted(context: Context, moved: Session) -> Outcome:
     """Keep the number, delete the message that carried it, ask before spending an OTP."""
-    number = typed_aadhaar(context)
+    number = g.typed_aadhaar(context)
     assert isinstance(number, AadhaarNumber)  # guarded by aadhaar_valid
     session = replace(moved, aadhaar=number)
     return session, (DeleteUserMessage(), reply(context, session))
 
 
 def _problem_line(context: Context) -> Line:
-    problem = typed_aadhaar(context)
+    problem = g.typed_aadhaar(context)
     assert isinstance(problem, AadhaarProblem)  # guarded by not aadhaar_valid
     if problem is AadhaarProblem.WRONG_LENGTH:
-        digits = normalise_digits(typed_text(context)) or ""
+        digits = normalise_digits(g.typed_text(context)) or ""
         return line(K.AADHAAR_WRONG_LENGTH, digit_count=len(digits))
     return line(_PROBLEM_PROMPTS[problem])
 

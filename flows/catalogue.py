@@ -279,11 +279,20 @@ del K
 def placeholder_problem(template: str, spec: PromptSpec) -> str | None:
     """Why `template` cannot stand in for `spec`, or None when it can."""
     try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parsed = list(string.Formatter().parse(template))
     except ValueError as error:
-        return f"is not a valid template ({error})"
-    if "" in fields or any(not name.isidentifier() for name in fields):
-        return "uses a placeholder that is not a name (write {name}, and {{ }} for braces)"
+        return f"is not a valid template ({error}; write {{{{ and }}}} for literal braces)"
+    fields: set[str] = set()
+    for _, name, format_spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            return "uses a placeholder that is not a plain name (write {name})"
+        # Values are rendered to text before they are inserted, so a format spec or a
+        # conversion could only fail at run time, in front of a user.
+        if format_spec or conversion:
+            return f"formats placeholder {{{name}}}; write it plain, as {{{name}}}"
+        fields.add(name)
     unknown = sorted(fields - spec.placeholders)
     if unknown:
         allowed = ", ".join(sorted(spec.placeholders)) or "none"

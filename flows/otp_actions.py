@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+from flows import guards as g
 from flows.actions import (
     Outcome,
     count_failure,
@@ -14,7 +15,6 @@ from flows.actions import (
     reply,
     retry_seconds,
     short,
-    typed_text,
 )
 from flows.catalogue import PromptKey
 from flows.effects import (
@@ -110,7 +110,10 @@ def no_mobile_linked(context: Context, moved: Session) -> Outcome:
     """No mobile behind this number: explain both ways forward."""
     masked = moved.aadhaar.masked if moved.aadhaar else ""
     session = replace(moved, aadhaar=None, otp_reference=None)
-    return session, (reply(context, session, line(K.PROVIDER_NO_MOBILE, masked_aadhaar=masked)),)
+    message = reply(
+        context, session, line(K.PROVIDER_NO_MOBILE, masked_aadhaar=masked), protect=True
+    )
+    return session, (message,)
 
 
 def come_back_later(
@@ -142,7 +145,7 @@ def otp_malformed(context: Context, moved: Session) -> Outcome:
 
 def verify_otp(context: Context, moved: Session) -> Outcome:
     """Hand the OTP to the provider; it is never stored."""
-    otp = parse_otp(typed_text(context))
+    otp = parse_otp(g.typed_text(context))
     assert otp is not None  # guarded by otp_malformed
     assert moved.otp_reference is not None  # set together with otp_expires_at
     return moved, (DeleteUserMessage(), ShowProgress(), VerifyOtp(moved.otp_reference, otp))
@@ -171,14 +174,13 @@ def wrong_otp(context: Context, moved: Session) -> Outcome:
     )
 
 
-def otp_dead(
-    reason: PromptKey, *, spend_attempt: bool = False
-) -> Callable[[Context, Session], Outcome]:
-    """This OTP cannot be used any more; a new one may be asked for."""
+def otp_dead(reason: PromptKey) -> Callable[[Context, Session], Outcome]:
+    """This OTP cannot be used any more (spent, expired, refused); a new one may be asked for."""
 
     def action(context: Context, moved: Session) -> Outcome:
-        session = replace(moved, otp_attempts_left=0) if spend_attempt else moved
-        return session, (reply(context, session, line(reason)),)
+        # No attempts left marks the OTP dead, so a failed resend never offers it again.
+        session = replace(moved, otp_attempts_left=0)
+        return session, (*delete_if_sensitive(context), reply(context, session, line(reason)))
 
     return action
 
@@ -192,6 +194,6 @@ def otp_dead_final(reason: PromptKey, *, counted: bool) -> Callable[[Context, Se
         if counted:
             session, lock = count_failure(session, context)
         lines = (line(reason), line(K.NO_SENDS_LEFT, max_sends=context.rules.max_otp_sends), *lock)
-        return session, (Reply(lines=lines),)
+        return session, (*delete_if_sensitive(context), Reply(lines=lines))
 
     return action

@@ -134,8 +134,3 @@ def with_prefix(reply: Reply, *prefix: Line, extra: tuple[Button, ...] = ()) -> 
         expects=reply.expects,
         protect_content=reply.protect_content,
     )
-
-
-def prompt_after(context_now: datetime, rules: Rules, session: Session, *prefix: Line) -> Reply:
-    """The current prompt of `session`, preceded by `prefix`."""
-    return with_prefix(current_prompt(session, context_now, rules), *prefix)

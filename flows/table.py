@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flows import actions as a
+from flows import guards as g
 from flows import otp_actions as o
 from flows.catalogue import PromptKey
 from flows.events import (
@@ -29,7 +30,7 @@ from flows.events import (
     UnknownCommandSent,
     UnsupportedMessageSent,
 )
-from flows.machine import Action, Context, Guard, Transition
+from flows.machine import Action, Context, Guard, Transition, always
 from flows.states import LIVE_STATES, State
 
 __all__ = ["TABLE"]
@@ -67,7 +68,7 @@ def _back_from_request(context: Context) -> State:
     # OTP, or the offer of a new one.
     if context.session.otp_reference is None:
         return S.AWAIT_CONFIRM
-    return S.AWAIT_OTP if a.otp_alive(context) else S.AWAIT_RESEND
+    return S.AWAIT_OTP if g.otp_alive(context) else S.AWAIT_RESEND
 
 
 def back_to(state: State) -> Guard:
@@ -88,27 +89,40 @@ def request_failed(outcome: str, guard: Guard, action: Action) -> Iterable[Trans
         )
 
 
-def otp_request_rows(sources: frozenset[State], event: type[Event]) -> Iterable[Transition]:
-    """Asking for an OTP, from the confirmation or as a resend: every limit checked in order."""
-    yield Transition(sources, (event,), "resend_too_early", None, a.cooling_down, o.wait_for_resend)
-    yield Transition(sources, (event,), "no_sends_left", S.FAILED, a.no_sends_left, o.no_sends_left)
-    yield Transition(
-        sources, (event,), "daily_limit", S.LOCKED, a.daily_limit_reached, o.daily_limit
+def otp_request_rows(
+    sources: frozenset[State], event: type[Event], *, otp_usable: bool = False
+) -> Iterable[Transition]:
+    """Asking for an OTP, from the confirmation or as a resend: every limit checked in order.
+
+    While the last OTP is still usable (`otp_usable`) the resend button is only offered with
+    sends left, so a press without any is an old button: the fallback answers it and the OTP
+    stays usable. Elsewhere running out of sends ends the verification.
+    """
+    guards: tuple[Guard, ...] = (g.has_sends_left,) if otp_usable else ()
+    if not otp_usable:
+        yield Transition(
+            sources, (event,), "no_sends_left", S.FAILED, g.no_sends_left, o.no_sends_left
+        )
+    rows = (
+        ("resend_too_early", None, g.cooling_down, o.wait_for_resend),
+        ("daily_limit", S.LOCKED, g.daily_limit_reached, o.daily_limit),
+        ("otp_requested", S.REQUESTING_OTP, always, o.request_otp),
     )
-    yield Transition(sources, (event,), "otp_requested", S.REQUESTING_OTP, action=o.request_otp)
+    for outcome, target, guard, action in rows:
+        yield Transition(sources, (event,), outcome, target, _all(*guards, guard), action)
 
 
 def _unexpected_deadline(context: Context) -> bool:
-    return isinstance(context.event, DeadlinePassed) and a.call_expired(context)
+    return isinstance(context.event, DeadlinePassed) and g.call_expired(context)
 
 
 _START = (StartRequested, StartOverChosen)
-_OTP_DEAD_TARGETS = ((S.AWAIT_RESEND, a.has_sends_left), (S.FAILED, a.no_sends_left))
+_OTP_DEAD_TARGETS = ((S.AWAIT_RESEND, g.has_sends_left), (S.FAILED, g.no_sends_left))
 
 TABLE: tuple[Transition, ...] = (
     # --- no verification in progress ---------------------------------------------------------
-    Transition(_in(S.IDLE), _START, "locked", None, a.is_locked, a.say_locked),
-    Transition(_in(S.IDLE), _START, "already_verified", None, a.is_verified, a.say_verified),
+    Transition(_in(S.IDLE), _START, "locked", None, g.is_locked, a.say_locked),
+    Transition(_in(S.IDLE), _START, "already_verified", None, g.is_verified, a.say_verified),
     Transition(_in(S.IDLE), _START, "started", S.AWAIT_CONSENT, action=a.begin),
     Transition(_in(S.IDLE), (StatusRequested,), "status", None, action=a.idle_status),
     Transition(
@@ -137,7 +151,7 @@ TABLE: tuple[Transition, ...] = (
     Transition(_in(S.IDLE), (DeadlinePassed,), "not_due", None, action=a.ignore),
     # --- any step of a verification ------------------------------------------------------------
     Transition(LIVE, (CancelRequested,), "cancelled", S.CANCELLED, action=a.cancelled),
-    Transition(LIVE, (DeadlinePassed,), "idle_timeout", S.TIMED_OUT, a.idle_expired, a.timed_out),
+    Transition(LIVE, (DeadlinePassed,), "idle_timeout", S.TIMED_OUT, g.idle_expired, a.timed_out),
     Transition(LIVE, (StartRequested,), "in_progress", None, action=a.in_progress),
     Transition(LIVE, (StartOverChosen,), "started_over", S.CANCELLED, action=a.start_over),
     Transition(LIVE, (HelpRequested,), "help", None, action=a.then_prompt(K.HELP)),
@@ -164,7 +178,7 @@ TABLE: tuple[Transition, ...] = (
         (TextSent, NumberConfirmed, ResendRequested),
         "number_missing",
         S.AWAIT_AADHAAR,
-        a.number_missing,
+        g.number_missing,
         o.ask_number_again,
     ),
     # --- consent ---------------------------------------------------------------------------------
@@ -188,7 +202,7 @@ TABLE: tuple[Transition, ...] = (
         (TextSent,),
         "number_accepted",
         S.AWAIT_CONFIRM,
-        a.aadhaar_valid,
+        g.aadhaar_valid,
         a.number_accepted,
     ),
     Transition(
@@ -196,7 +210,7 @@ TABLE: tuple[Transition, ...] = (
         (TextSent,),
         "too_many_invalid_numbers",
         S.FAILED,
-        a.last_invalid_entry,
+        g.last_invalid_entry,
         a.too_many_invalid,
     ),
     Transition(
@@ -217,7 +231,7 @@ TABLE: tuple[Transition, ...] = (
         (OtpNotSent,),
         "too_many_invalid_numbers",
         S.FAILED,
-        _all(failure_is(F.INVALID_AADHAAR), a.last_invalid_entry),
+        _all(failure_is(F.INVALID_AADHAAR), g.last_invalid_entry),
         o.provider_rejected_last_number,
     ),
     Transition(
@@ -261,7 +275,7 @@ TABLE: tuple[Transition, ...] = (
     ),
     # --- the OTP ---------------------------------------------------------------------------------
     Transition(
-        _in(S.AWAIT_OTP), (TextSent,), "otp_malformed", None, a.otp_malformed, o.otp_malformed
+        _in(S.AWAIT_OTP), (TextSent,), "otp_malformed", None, g.otp_malformed, o.otp_malformed
     ),
     *(
         Transition(
@@ -269,7 +283,7 @@ TABLE: tuple[Transition, ...] = (
             (TextSent, DeadlinePassed),
             "otp_expired",
             target,
-            _all(a.otp_expired, guard),
+            _all(g.otp_expired, guard),
             o.otp_dead(K.OTP_EXPIRED)
             if target is S.AWAIT_RESEND
             else o.otp_dead_final(K.OTP_EXPIRED, counted=False),
@@ -277,15 +291,24 @@ TABLE: tuple[Transition, ...] = (
         for target, guard in _OTP_DEAD_TARGETS
     ),
     Transition(_in(S.AWAIT_OTP), (TextSent,), "otp_entered", S.VERIFYING_OTP, action=o.verify_otp),
-    *otp_request_rows(_in(S.AWAIT_OTP, S.AWAIT_RESEND), ResendRequested),
+    *otp_request_rows(_in(S.AWAIT_OTP), ResendRequested, otp_usable=True),
+    *otp_request_rows(_in(S.AWAIT_RESEND), ResendRequested),
     # --- the provider's answer to an OTP check -------------------------------------------------
+    Transition(
+        _in(S.VERIFYING_OTP),
+        (KycVerified,),
+        "number_missing",
+        S.AWAIT_AADHAAR,
+        g.number_missing,
+        o.ask_number_again,
+    ),
     Transition(_in(S.VERIFYING_OTP), (KycVerified,), "verified", S.VERIFIED, action=o.verified),
     Transition(
         _in(S.VERIFYING_OTP),
         (OtpNotVerified,),
         "wrong_otp",
         S.AWAIT_OTP,
-        _all(failure_is(F.WRONG_OTP), _not(a.last_attempt)),
+        _all(failure_is(F.WRONG_OTP), _not(g.last_attempt)),
         o.wrong_otp,
     ),
     Transition(
@@ -293,8 +316,8 @@ TABLE: tuple[Transition, ...] = (
         (OtpNotVerified,),
         "otp_attempts_used",
         S.AWAIT_RESEND,
-        _all(failure_is(F.WRONG_OTP), a.has_sends_left),
-        o.otp_dead(K.OTP_ATTEMPTS_USED, spend_attempt=True),
+        _all(failure_is(F.WRONG_OTP), g.has_sends_left),
+        o.otp_dead(K.OTP_ATTEMPTS_USED),
     ),
     Transition(
         _in(S.VERIFYING_OTP),
@@ -357,7 +380,7 @@ TABLE: tuple[Transition, ...] = (
         (DeadlinePassed,),
         "provider_no_answer",
         S.AWAIT_OTP,
-        a.call_expired,
+        g.call_expired,
         o.come_back_later(K.PROVIDER_NO_ANSWER),
     ),
     # --- whatever is left ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import (
@@ -85,7 +86,11 @@ async def _user(session: AsyncSession, key: UserKey, language: str, now: datetim
             channel=key.channel, external_id=key.external_id, language=language, created_at=now
         )
         session.add(user)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            # Another process created this user first; loading again finds it.
+            raise StaleConversation("the user was created concurrently") from error
     return user
 
 
@@ -196,7 +201,11 @@ async def _store_verification(
             user_id=loaded.user_id, provider=provider, created_at=now, version=1, **values
         )
         session.add(row)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            # Another process opened a verification for this user first.
+            raise StaleConversation("a verification is already in progress") from error
         return row.id, 1
     result = await session.execute(
         update(Verification)
@@ -265,7 +274,9 @@ async def save_decision(
     if new.standing != loaded.session.standing:
         await _store_standing(session, loaded.user_id, new.standing)
     for effect in decision.effects:
-        if isinstance(effect, RecordConsent) and verification_id is not None and step.consent:
+        if isinstance(effect, RecordConsent) and verification_id is not None:
+            if step.consent is None:
+                raise ValueError("RecordConsent needs the notice facts: pass StepRecord.consent")
             facts = step.consent
             session.add(
                 Consent(
@@ -279,11 +290,11 @@ async def save_decision(
                     decided_at=now,
                 )
             )
-        elif (
-            isinstance(effect, SaveResult)
-            and verification_id is not None
-            and loaded.session.aadhaar
-        ):
+        elif isinstance(effect, SaveResult) and verification_id is not None:
+            if loaded.session.aadhaar is None:
+                # decide asks for the number again instead; a result without its HMAC would
+                # be a record nobody can match later.
+                raise ValueError("SaveResult needs the number the verification was for")
             session.add(
                 _result_row(
                     effect.record,

@@ -6,12 +6,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 import migrations
 from storage.database import Database
 
-__all__ = ["alembic_config", "downgrade", "upgrade"]
+__all__ = ["alembic_config", "downgrade", "schema_revisions", "upgrade"]
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -46,3 +48,15 @@ async def downgrade(database: Database, revision: str) -> None:
     """Take the schema down to `revision` ("base" drops everything)."""
     async with database.engine.begin() as connection:
         await connection.run_sync(_downgrade, revision)
+
+
+def _pending(connection: Connection) -> tuple[str | None, str | None]:
+    script = ScriptDirectory.from_config(alembic_config())
+    current = MigrationContext.configure(connection).get_current_revision()
+    return current, script.get_current_head()
+
+
+async def schema_revisions(database: Database) -> tuple[str | None, str | None]:
+    """The revision the database is at and the one this code needs (equal when up to date)."""
+    async with database.engine.connect() as connection:
+        return await connection.run_sync(_pending)

@@ -103,7 +103,7 @@ def digit_zeros() -> st.SearchStrategy[str]:
     """The zero of any Unicode script's decimal digits (ASCII, Devanagari, fullwidth...)."""
     return st.one_of(
         st.sampled_from(("0", "०", ARABIC_INDIC_ZERO, FULLWIDTH_ZERO)),
-        st.characters(categories=("Nd",)).map(_zero_of),
+        st.characters(categories=["Nd"]).map(_zero_of),
     )
 
 

@@ -60,6 +60,7 @@ class ChatWorld:
 
     directory: Path
     env: dict[str, str] = field(default_factory=dict)
+    processes: list[ChatProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,14 @@ class ChatWorld:
             echo=False,
             dimensions=(50, 400),
         )
-        return ChatProcess(child, timeout=timeout)
+        process = ChatProcess(child, timeout=timeout)
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        """Kill every process started here that still runs."""
+        for process in self.processes:
+            process.kill()
 
 
 class ChatProcess:
@@ -220,10 +228,19 @@ class ChatProcess:
         """Wait until the bot has handled the last line and asks for the next one."""
         self._wait_for(INPUT_PROMPT, start=self._sent_at, what="the input prompt (you> )")
 
+    def reply(self) -> str:
+        """The bot's whole answer to the last line typed (waits for the next input prompt)."""
+        prompt = self._wait_for(INPUT_PROMPT, start=self._sent_at, what="the input prompt (you> )")
+        return self._screen[self._sent_at : prompt.start()]
+
     def send(self, line: str) -> None:
-        """Type `line` and Enter once the bot is ready for it."""
+        """Type `line` and Enter once the bot is ready for it.
+
+        Later expectations look only at what is printed after this line was typed.
+        """
         self.wait_for_prompt()
         self._sent_at = len(self._screen)
+        self._position = self._sent_at
         self.typed.append(line)
         self._child.sendline(line)
 
@@ -239,14 +256,10 @@ class ChatProcess:
 
     def otp(self) -> str:
         """The OTP of the newest simulated SMS that no earlier call returned (waits for one)."""
-        deadline_what = "a new simulated SMS line"
+        deadline = time.monotonic() + self._timeout
         while len(self.otps_shown) <= self._otps_taken:
-            start = len(self._screen)
-            if not self._read(time.monotonic() + self._timeout):
-                if len(self.otps_shown) > self._otps_taken:
-                    break
-                raise self._fail(deadline_what)
-            del start
+            if not self._read(deadline):
+                raise self._fail("a new simulated SMS line")
         shown = self.otps_shown
         self._otps_taken = len(shown)
         return shown[-1]
@@ -264,23 +277,19 @@ class ChatProcess:
     def wait_for_exit(self) -> int | None:
         """Read until the process ends; its exit status (None if killed by a signal)."""
         deadline = time.monotonic() + self._timeout
-        while self._child.isalive() or not self._eof():
-            if time.monotonic() > deadline:
-                raise self._fail("the process to exit")
-            self._read(deadline)
+        while True:
+            try:
+                chunk: str = self._child.read_nonblocking(
+                    size=65536, timeout=max(deadline - time.monotonic(), 0.01)
+                )
+            except pexpect.EOF:
+                break
+            except pexpect.TIMEOUT:
+                raise self._fail("the process to exit") from None
+            self._screen += chunk.replace("\r", "")
         self._child.close()
         self.exit_status = self._child.exitstatus
         return self.exit_status
-
-    def _eof(self) -> bool:
-        try:
-            chunk: str = self._child.read_nonblocking(size=65536, timeout=0.05)
-        except pexpect.EOF:
-            return True
-        except pexpect.TIMEOUT:
-            return False
-        self._screen += chunk.replace("\r", "")
-        return False
 
     def kill(self) -> None:
         """End the process if it still runs (test clean-up)."""

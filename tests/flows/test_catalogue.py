@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows import CATALOGUE, PromptKey, PromptSpec, placeholder_problem
 
@@ -67,12 +69,16 @@ PLAIN = PromptSpec(default="That step is over.")
         pytest.param("Wait {secs} seconds.", SECONDS, "unknown placeholder {secs}", id="unknown"),
         pytest.param("Hello {name}.", PLAIN, "allowed: none", id="unknown-when-none-allowed"),
         pytest.param("Try again soon.", SECONDS, "missing placeholder {seconds}", id="missing"),
-        pytest.param("Try again in {{seconds}}.", SECONDS, "missing placeholder", id="escaped-is-not-a-field"),
-        pytest.param("Wait {} seconds.", SECONDS, "not a name", id="positional-empty"),
-        pytest.param("Wait {0} seconds.", SECONDS, "not a name", id="positional-index"),
-        pytest.param("Wait {seconds.real} seconds.", SECONDS, "not a name", id="attribute-access"),
-        pytest.param("Wait {seconds[0]} seconds.", SECONDS, "not a name", id="item-access"),
-        pytest.param("Wait {seconds seconds.", SECONDS, "not a valid template", id="unclosed-brace"),
+        pytest.param(
+            "Try again in {{seconds}}.", SECONDS, "missing placeholder", id="escaped-is-not-a-field"
+        ),
+        pytest.param("Wait {} seconds.", SECONDS, "name", id="positional-empty"),
+        pytest.param("Wait {0} seconds.", SECONDS, "name", id="positional-index"),
+        pytest.param("Wait {seconds.real} seconds.", SECONDS, "name", id="attribute-access"),
+        pytest.param("Wait {seconds[0]} seconds.", SECONDS, "name", id="item-access"),
+        pytest.param(
+            "Wait {seconds seconds.", SECONDS, "not a valid template", id="unclosed-brace"
+        ),
         pytest.param("Wait seconds} seconds.", SECONDS, "not a valid template", id="stray-closing"),
         pytest.param("Wait {seconds}} seconds.", SECONDS, "not a valid template", id="unbalanced"),
     ],
@@ -114,3 +120,18 @@ def test_placeholder_problem_rejects_templates_that_cannot_render(template: str)
 
     assert placeholder_problem(template, SECONDS) is not None
 
+
+FIELDS = st.builds(
+    "{{{}{}}}".format,
+    st.sampled_from(["seconds", "seconds", "secs", "", "0", "seconds.real", "seconds[0]"]),
+    st.sampled_from(["", "", "!r", "!s", "!z", ":d", ":>5", ":{w}", ":%H"]),
+)
+TEMPLATES = st.lists(st.one_of(FIELDS, st.sampled_from(["Wait ", " s.", "{{", "}}"])), max_size=5)
+
+
+@settings(max_examples=200)
+@given(TEMPLATES.map("".join))
+def test_every_template_the_check_accepts_renders(template: str) -> None:
+    # Rendering inserts each value as text (bot/render.py), so that is what is tried here.
+    if placeholder_problem(template, SECONDS) is None:
+        assert "45" in template.format_map({"seconds": "45"})

@@ -58,7 +58,7 @@ def test_parse_aadhaar_names_the_problem(text: str, problem: AadhaarProblem) -> 
 def test_generated_palindrome_has_a_valid_check_digit() -> None:
     # Otherwise the palindrome case above would pass for the wrong reason.
     assert make_aadhaar(PALINDROME[:11]) == PALINDROME
-    assert PALINDROME == PALINDROME[::-1]
+    assert PALINDROME[::-1] == PALINDROME
 
 
 def test_without_checksum_validation_a_bad_check_digit_is_accepted() -> None:
@@ -121,7 +121,18 @@ def test_parse_otp_keeps_leading_zeros() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "48291", "4829167", "48291a", "abcdef", "482 91", "482916.5", "OTP 482916", "¹²³⁴⁵⁶"],
+    [
+        "",
+        "   ",
+        "48291",
+        "4829167",
+        "48291a",
+        "abcdef",
+        "482 91",
+        "482916.5",
+        "OTP 482916",
+        "¹²³⁴⁵⁶",
+    ],
 )
 def test_parse_otp_rejects_anything_but_six_digits(text: str) -> None:
     assert parse_otp(text) is None
@@ -147,9 +158,7 @@ def test_looks_sensitive_counts_decimal_digits(text: str, sensitive: bool) -> No
 @given(st.text())
 def test_parse_aadhaar_never_raises(text: str) -> None:
     assert isinstance(parse_aadhaar(text), AadhaarNumber | AadhaarProblem)
-    assert isinstance(
-        parse_aadhaar(text, validate_checksum=False), AadhaarNumber | AadhaarProblem
-    )
+    assert isinstance(parse_aadhaar(text, validate_checksum=False), AadhaarNumber | AadhaarProblem)
 
 
 @settings(max_examples=200)

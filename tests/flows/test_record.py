@@ -31,7 +31,11 @@ DATA = KycData(
 )
 
 NAMES = {NamePolicy.FULL: "Ravi Kumar", NamePolicy.MASKED: "R*** K****", NamePolicy.DROP: None}
-BIRTHS = {BirthDatePolicy.FULL: "1990-05-17", BirthDatePolicy.YEAR: "1990", BirthDatePolicy.DROP: None}
+BIRTHS = {
+    BirthDatePolicy.FULL: "1990-05-17",
+    BirthDatePolicy.YEAR: "1990",
+    BirthDatePolicy.DROP: None,
+}
 GENDERS = {GenderPolicy.KEEP: "M", GenderPolicy.DROP: None}
 ADDRESSES = {
     AddressPolicy.FULL: "12 MG Road, Bengaluru, Karnataka 560001",
@@ -112,7 +116,10 @@ FULL = FieldPolicy(
             id="year-prefers-the-full-date",
         ),
         pytest.param(
-            KycData(state="Kerala"), FULL, (None, None, None, "Kerala"), id="full-address-falls-back-to-state"
+            KycData(state="Kerala"),
+            FULL,
+            (None, None, None, "Kerala"),
+            id="full-address-falls-back-to-state",
         ),
         pytest.param(
             KycData(address="4 Beach Road, Kochi"),
@@ -121,13 +128,21 @@ FULL = FieldPolicy(
             id="state-policy-never-keeps-the-street",
         ),
         pytest.param(
-            KycData(name="  Anita   Devi "), FULL, ("Anita   Devi", None, None, None), id="full-name-stripped"
+            KycData(name="  Anita   Devi "),
+            FULL,
+            ("Anita   Devi", None, None, None),
+            id="full-name-stripped",
         ),
         pytest.param(
-            KycData(name="  Anita   Devi "), FieldPolicy(), ("A**** D***", None, None, None), id="masked-name-spaces"
+            KycData(name="  Anita   Devi "),
+            FieldPolicy(),
+            ("A**** D***", None, None, None),
+            id="masked-name-spaces",
         ),
         pytest.param(KycData(name="   "), FULL, (None, None, None, None), id="blank-name-is-none"),
-        pytest.param(KycData(name=""), FieldPolicy(), (None, None, None, None), id="empty-name-is-none"),
+        pytest.param(
+            KycData(name=""), FieldPolicy(), (None, None, None, None), id="empty-name-is-none"
+        ),
         pytest.param(KycData(), FULL, (None, None, None, None), id="nothing-returned"),
     ],
 )

@@ -119,9 +119,7 @@ def test_request_otp_repr_shows_only_the_masked_number() -> None:
 
 
 def test_session_repr_hides_the_number_and_the_reference() -> None:
-    session = Session(
-        state=State.AWAIT_OTP, aadhaar=AadhaarNumber(NUMBER), otp_reference=REFERENCE
-    )
+    session = Session(state=State.AWAIT_OTP, aadhaar=AadhaarNumber(NUMBER), otp_reference=REFERENCE)
 
     text = repr(session)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -81,7 +81,7 @@ async def _postgres_schema(url: str, statement: str) -> None:
         await admin.dispose()
 
 
-def _search_path(schema: str) -> Any:
+def _search_path(schema: str) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f'SET search_path TO "{schema}"')
@@ -141,9 +141,7 @@ class Chat:
                 session=session, key=self.key, language=self.language, now=now, vault=self.vault
             )
 
-    async def walk(
-        self, steps: list[Step], start: datetime = T0
-    ) -> list[tuple[Decision, Loaded]]:
+    async def walk(self, steps: list[Step], start: datetime = T0) -> list[tuple[Decision, Loaded]]:
         """Feed `steps` one STEP apart from `start`."""
         return [
             await self.step(step.event, start + index * STEP, consent=step.consent)

@@ -35,7 +35,6 @@ from storage import (
     StepRecord,
     UserKey,
     due_users,
-    load_conversation,
     save_decision,
 )
 from storage.models import Consent, FlowEvent, KycResult, User, Verification
@@ -188,6 +187,16 @@ class TestConversationStore:
         assert consent.decided_at == T0 + STEP
         assert consent.withdrawn_at is None
 
+    async def test_a_consent_answer_is_not_saved_without_the_notice_facts(
+        self, chat: Chat, database: Database
+    ) -> None:
+        # A runner that forgets StepRecord.consent must not move on with no consent on record.
+        await chat.step(StartRequested(), T0)
+        with pytest.raises(ValueError, match="consent"):
+            await chat.step(ConsentGiven(), T0 + STEP)
+        assert (await chat.load(T0 + STEP)).session.state is State.AWAIT_CONSENT
+        assert await _count(database, Consent) == 0
+
     async def test_a_declined_consent_is_recorded_and_ends_the_verification(
         self, chat: Chat, database: Database
     ) -> None:
@@ -227,6 +236,18 @@ class TestConversationStore:
             "Karnataka",
         )
         assert result.verified_at == VERIFIED_AT
+
+    async def test_a_number_that_no_longer_opens_is_asked_again_not_verified(
+        self, chat: Chat, database: Database
+    ) -> None:
+        # The encryption key changed while the OTP was being checked (a restart with new keys):
+        # without the number there is no HMAC to keep, so the user is asked for it again.
+        await chat.walk(PATH[:6])
+        rotated = replace(chat, vault=NumberVault(encryption_key=b"r" * 32, hmac_key=b"k" * 32))
+        decision, saved = await rotated.step(PATH[6].event, VERIFIED_AT)
+        assert decision.session.state is State.AWAIT_AADHAAR
+        assert await _count(database, KycResult) == 0
+        assert await rotated.load(VERIFIED_AT) == saved
 
     async def test_a_verified_verification_is_ended_and_wiped(
         self, chat: Chat, database: Database
@@ -285,7 +306,11 @@ class TestConversationStore:
         )
         with pytest.raises(StaleConversation):
             await _save(
-                database, vault, second, decide(second.session, NumberConfirmed(), now, Rules()), now
+                database,
+                vault,
+                second,
+                decide(second.session, NumberConfirmed(), now, Rules()),
+                now,
             )
         current = await chat.load(now)
         assert current.version == first.version + 1
@@ -299,7 +324,9 @@ class TestConversationStore:
         # Two /start handled at once, both loaded at IDLE: the loser must be told to load
         # again, the same as any other stale save, not get a raw database error.
         first, second = await chat.load(T0), await chat.load(T0)
-        await _save(database, vault, first, decide(first.session, StartRequested(), T0, Rules()), T0)
+        await _save(
+            database, vault, first, decide(first.session, StartRequested(), T0, Rules()), T0
+        )
         with pytest.raises(StaleConversation):
             await _save(
                 database, vault, second, decide(second.session, StartRequested(), T0, Rules()), T0

@@ -53,7 +53,7 @@ def test_every_revision_file_is_on_the_chain_from_head_to_base() -> None:
     files = [path for path in versions.glob("*.py") if path.name != "__init__.py"]
     assert len(chain) == len(files)
     assert chain[-1] == "0001"
-    assert script.get_revision(chain[-1]).down_revision is None  # type: ignore[union-attr]
+    assert script.get_revision(chain[-1]).down_revision is None
 
 
 def test_the_models_are_the_tables_the_migrations_build() -> None:

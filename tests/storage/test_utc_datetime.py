@@ -25,9 +25,7 @@ async def _add_user(database: Database, external_id: str, created_at: datetime) 
 
 async def _created_at(database: Database, external_id: str) -> datetime:
     async with database.session() as session:
-        value = await session.scalar(
-            select(User.created_at).where(User.external_id == external_id)
-        )
+        value = await session.scalar(select(User.created_at).where(User.external_id == external_id))
     assert value is not None
     return value
 
@@ -43,9 +41,7 @@ async def test_a_naive_datetime_is_refused(database: Database) -> None:
 async def test_a_naive_datetime_is_refused_in_a_query(database: Database) -> None:
     async with database.session() as session:
         with pytest.raises(StatementError, match="naive datetimes"):
-            await session.scalar(
-                select(User.id).where(User.created_at < datetime(2026, 1, 5))
-            )
+            await session.scalar(select(User.id).where(User.created_at < datetime(2026, 1, 5)))
 
 
 async def test_an_aware_utc_datetime_comes_back_equal_and_utc(database: Database) -> None:
