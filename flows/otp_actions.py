@@ -26,12 +26,12 @@ from flows.effects import (
     ShowProgress,
     VerifyOtp,
 )
-from flows.events import KycVerified, OtpSent
+from flows.events import KycVerified, OtpNotSent, OtpSent
 from flows.machine import Context
 from flows.parsing import parse_otp
 from flows.record import reduce_kyc
 from flows.replies import line, record_lines, resend_lines
-from flows.states import DAY, Session, State
+from flows.states import DAY, Session
 
 K = PromptKey
 
@@ -126,7 +126,8 @@ def come_back_later(
         if wait:
             seconds = retry_seconds(context)
             resend_at = context.now + _seconds(seconds)
-            if moved.state is not State.AWAIT_OTP:
+            # A refused OTP request pushes back the next one; a refused check does not.
+            if isinstance(context.event, OtpNotSent):
                 session = replace(moved, resend_at=max(resend_at, moved.resend_at or resend_at))
             return session, (reply(context, session, line(prompt, seconds=seconds)),)
         return session, (reply(context, session, line(prompt)),)

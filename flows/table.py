@@ -172,15 +172,6 @@ TABLE: tuple[Transition, ...] = (
         None,
         action=a.then_prompt(K.UNSUPPORTED_MESSAGE),
     ),
-    # The number could not be read back (the encryption key changed): ask for it again.
-    Transition(
-        _in(S.AWAIT_CONFIRM, S.AWAIT_OTP, S.AWAIT_RESEND),
-        (TextSent, NumberConfirmed, ResendRequested),
-        "number_missing",
-        S.AWAIT_AADHAAR,
-        g.number_missing,
-        o.ask_number_again,
-    ),
     # --- consent ---------------------------------------------------------------------------------
     Transition(
         _in(S.AWAIT_CONSENT),
@@ -204,6 +195,15 @@ TABLE: tuple[Transition, ...] = (
         S.AWAIT_CONFIRM,
         g.aadhaar_valid,
         a.number_accepted,
+    ),
+    # The number could not be read back (the encryption key changed): ask for it again.
+    Transition(
+        _in(S.AWAIT_CONFIRM, S.AWAIT_OTP, S.AWAIT_RESEND),
+        (TextSent, NumberConfirmed, ResendRequested),
+        "number_missing",
+        S.AWAIT_AADHAAR,
+        g.number_missing,
+        o.ask_number_again,
     ),
     Transition(
         _in(S.AWAIT_AADHAAR),

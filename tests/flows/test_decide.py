@@ -64,6 +64,7 @@ from flows import (
     VerifiedRecord,
     VerifyOtp,
     decide,
+    looks_sensitive,
     next_deadline,
 )
 from flows.machine import Context
@@ -167,9 +168,19 @@ LIVE_PATHS: dict[State, tuple[Step, ...]] = {
 }
 
 
+def later(offset: float, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    """`steps` happening `offset` seconds later, starting at `offset`."""
+    shifted = [
+        At(step.seconds + offset, step.event) if isinstance(step, At) else step for step in steps
+    ]
+    if shifted and not isinstance(shifted[0], At):
+        shifted[0] = At(offset, shifted[0])
+    return tuple(shifted)
+
+
 def failed_verification(at: float) -> tuple[Step, ...]:
-    """A verification that ends on the fifth invalid number."""
-    return (At(at, StartRequested()), ConsentGiven(), *(TextSent(BAD_NUMBER),) * 5)
+    """A verification that starts at `at` and ends on the fifth invalid number."""
+    return later(at, (*CONSENTED, *(TextSent(BAD_NUMBER),) * 5))
 
 
 # --- what the user sees ----------------------------------------------------------------------
@@ -850,6 +861,12 @@ def _otp_cases() -> Iterator[Case]:
         ),
     )
     yield Case(
+        "stale-resend-button-with-no-sends-left",
+        LAST_AWAITING,
+        At(200, ResendRequested()),
+        Seen(S.AWAIT_OTP, "step_over", (ln(K.STEP_OVER), ask_otp()), (), InputHint.OTP),
+    )
+    yield Case(
         "otp-stale-button",
         AWAITING,
         NumberConfirmed(),
@@ -904,12 +921,7 @@ def _otp_cases() -> Iterator[Case]:
 DAILY_LIMIT_PATH: tuple[Step, ...] = (
     *LAST_AWAITING,
     At(130, CancelRequested()),
-    At(140, StartRequested()),
-    ConsentGiven(),
-    TextSent(NUMBER),
-    NumberConfirmed(),
-    OtpSent("otp-session-4"),
-    At(200, ResendRequested()),
+    *later(140, (*REQUESTING, OtpSent("otp-session-4"), At(60, ResendRequested()))),
     OtpSent("otp-session-5"),
 )
 
@@ -1117,17 +1129,12 @@ def _standing_cases() -> Iterator[Case]:
         At(20 + RULES.lockout_seconds, StartRequested()),
         shown(S.AWAIT_CONSENT, "started", CURRENT_PROMPTS[S.AWAIT_CONSENT]),
     )
-    last_wrong = tuple(
-        At(step.seconds + 20, step.event) if isinstance(step, At) else step
-        for step in (*LAST_VERIFYING, WRONG, TYPE_OTP, WRONG, TYPE_OTP)
-    )
     yield Case(
         "third-failure-by-wrong-otps-locks",
         (
             *failed_verification(0),
             *failed_verification(10),
-            At(20, StartRequested()),
-            *last_wrong[1:],
+            *later(20, (*LAST_VERIFYING, WRONG, TYPE_OTP, WRONG, TYPE_OTP)),
         ),
         WRONG,
         Seen(
@@ -1146,11 +1153,9 @@ def _standing_cases() -> Iterator[Case]:
         (
             *failed_verification(0),
             *failed_verification(10),
-            At(20, StartRequested()),
-            ConsentGiven(),
-            *(TextSent(BAD_NUMBER),) * 4,
-            TextSent(NUMBER),
-            NumberConfirmed(),
+            *later(
+                20, (*CONSENTED, *(TextSent(BAD_NUMBER),) * 4, TextSent(NUMBER), NumberConfirmed())
+            ),
         ),
         OtpNotSent(F.INVALID_AADHAAR),
         Seen(
@@ -1389,6 +1394,12 @@ def test_wrong_otps_count_down_the_attempts() -> None:
         ),
         pytest.param(REQUESTING, OtpNotSent(F.IN_PROGRESS), 60, id="no-retry-after"),
         pytest.param(
+            (*AWAITING, At(60, ResendRequested())),
+            OtpNotSent(F.RATE_LIMITED, retry_after_seconds=120),
+            180,
+            id="resend-while-otp-alive",
+        ),
+        pytest.param(
             (*RESENDING, ResendRequested()),
             OtpNotSent(F.RATE_LIMITED, retry_after_seconds=300),
             400,
@@ -1532,6 +1543,22 @@ def test_an_ended_verification_keeps_no_secret_and_no_deadline(path: tuple[Step,
     assert next_deadline(session) is None
 
 
+@pytest.mark.parametrize("ending", [CancelRequested(), DeadlinePassed()], ids=["cancel", "idle"])
+@pytest.mark.parametrize("state", list(LIVE_PATHS), ids=[state.value for state in LIVE_PATHS])
+def test_ending_any_step_wipes_what_was_typed(state: State, ending: Event) -> None:
+    before, clock = walk(*LIVE_PATHS[state])
+    if state not in {S.AWAIT_CONSENT, S.AWAIT_AADHAAR}:
+        assert before.aadhaar is not None
+    now = before.idle_expires_at if isinstance(ending, DeadlinePassed) else clock
+    assert now is not None
+
+    after = decide(before, ending, now, RULES).session
+
+    assert after.state is (S.TIMED_OUT if isinstance(ending, DeadlinePassed) else S.CANCELLED)
+    assert after.aadhaar is None
+    assert after.otp_reference is None
+
+
 def test_idle_timeout_is_said_once() -> None:
     timed_out, _ = walk(*CONFIRMING, At(900, DeadlinePassed()))
     assert timed_out.state is S.TIMED_OUT
@@ -1596,7 +1623,7 @@ def test_next_deadline_idle_is_none() -> None:
     assert next_deadline(walk(HelpRequested())[0]) is None
 
 
-# --- bugs: behaviours the design asks for that flows/ does not have (yet) -------------------------
+# --- regressions: bugs these tests found in flows/ -------------------------------------------
 
 
 def test_stale_resend_button_does_not_end_a_verification_whose_otp_is_still_usable() -> None:
@@ -1627,6 +1654,22 @@ def test_otp_the_provider_declared_dead_is_not_offered_again_after_a_failed_rese
     assert session.state is S.AWAIT_RESEND
 
 
+def test_resend_right_after_a_rate_limited_resend_waits_for_the_provider() -> None:
+    # The user was just told "try again in 120 seconds"; the Resend button must honour that
+    # instead of calling the rate-limited provider again at once.
+    before, _ = walk(
+        *AWAITING,
+        At(60, ResendRequested()),
+        OtpNotSent(F.RATE_LIMITED, retry_after_seconds=120),
+    )
+
+    decision = decide(before, ResendRequested(), seconds(61), RULES)
+
+    assert seen(decision) == Seen(
+        S.AWAIT_OTP, "resend_too_early", (wait(119),), (B.RESEND,), InputHint.OTP
+    )
+
+
 # --- any sequence of events -----------------------------------------------------------------------
 
 POOL: tuple[Event, ...] = (
@@ -1650,7 +1693,8 @@ POOL: tuple[Event, ...] = (
     OtpSent(REFERENCE),
     KycVerified(KYC),
     DeadlinePassed(),
-    *(OtpNotSent(failure, retry_after_seconds=90) for failure in F),
+    OtpNotSent(F.RATE_LIMITED, retry_after_seconds=90),
+    OtpNotSent(F.IN_PROGRESS, retry_after_seconds=5),
     *(OtpNotSent(failure) for failure in F),
     *(OtpNotVerified(failure) for failure in F),
 )
@@ -1672,8 +1716,14 @@ def _moving_on(session: Session, now: datetime) -> list[Event]:
     return moving
 
 
-def _check_invariants(before: Session, decision: Decision, now: datetime, rules: Rules) -> None:
+def _check_invariants(
+    before: Session, event: Event, decision: Decision, now: datetime, rules: Rules
+) -> None:
     session = decision.session
+    if isinstance(event, TextSent) and looks_sensitive(event.text):
+        assert DeleteUserMessage() in decision.effects
+    if not isinstance(event, TextSent):
+        assert DeleteUserMessage() not in decision.effects
     if session.state in TERMINAL_STATES:
         assert session.aadhaar is None
         assert session.otp_reference is None
@@ -1681,9 +1731,12 @@ def _check_invariants(before: Session, decision: Decision, now: datetime, rules:
     if session.is_live:
         assert session.idle_expires_at is not None
         assert next_deadline(session) is not None
-    if session.state is S.AWAIT_OTP:
+    if session.state in {S.AWAIT_CONFIRM, S.REQUESTING_OTP}:
+        assert session.aadhaar is not None
+    if session.state in {S.AWAIT_OTP, S.VERIFYING_OTP}:
         assert session.otp_reference is not None
         assert session.otp_expires_at is not None
+        assert session.otp_attempts_left > 0
     if session.state in {S.REQUESTING_OTP, S.VERIFYING_OTP}:
         assert session.call_expires_at is not None
     assert 0 <= session.otp_attempts_left <= rules.otp_attempts
@@ -1692,6 +1745,8 @@ def _check_invariants(before: Session, decision: Decision, now: datetime, rules:
     assert session.standing.otp_requests_today(now) <= rules.max_otp_requests_per_day
     for effect in decision.effects:
         if isinstance(effect, RequestOtp):
+            # A second tap or message while a request runs never asks for a second OTP.
+            assert before.state in {S.AWAIT_CONFIRM, S.AWAIT_OTP, S.AWAIT_RESEND}
             assert session.state is S.REQUESTING_OTP
             assert not before.standing.is_locked(now)
             assert effect.aadhaar == session.aadhaar
@@ -1708,7 +1763,7 @@ def _check_invariants(before: Session, decision: Decision, now: datetime, rules:
 @given(st.data())
 def test_any_sequence_of_events_keeps_the_session_consistent(data: st.DataObject) -> None:
     session, now = Session(), NOW
-    for _ in range(data.draw(st.integers(1, 40), label="steps")):
+    for _ in range(data.draw(st.integers(1, 30), label="steps")):
         session = resume(session)
         pick = data.draw(st.integers(0, 9), label="pick")
         if session.is_live and pick == 0:
@@ -1716,7 +1771,8 @@ def test_any_sequence_of_events_keeps_the_session_consistent(data: st.DataObject
             due = next_deadline(session)
             assert due is not None
             now = max(now, due)
-            decision = decide(session, DeadlinePassed(), now, RULES)
+            event: Event = DeadlinePassed()
+            decision = decide(session, event, now, RULES)
             assert decision.outcome not in {"not_due", "ignored"}, session.state
         else:
             now += timedelta(seconds=data.draw(st.sampled_from(GAPS), label="gap"))
@@ -1724,5 +1780,5 @@ def test_any_sequence_of_events_keeps_the_session_consistent(data: st.DataObject
             kind = data.draw(st.sampled_from(sorted({type(e) for e in choices}, key=str)))
             event = data.draw(st.sampled_from([e for e in choices if type(e) is kind]))
             decision = decide(session, event, now, RULES)
-        _check_invariants(session, decision, now, RULES)
+        _check_invariants(session, event, decision, now, RULES)
         session = decision.session
