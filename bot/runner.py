@@ -54,7 +54,15 @@ __all__ = ["Runner"]
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 _MAX_STALE_RETRIES = 3
-_ALARMING = {ProviderFailure.MISCONFIGURED, ProviderFailure.OUT_OF_QUOTA}
+# How loudly each provider answer is logged: our faults alarm the operator, the provider's own
+# trouble is a warning, and a user's mistake (a wrong OTP) is ordinary business.
+_LOG_LEVELS = {
+    ProviderFailure.MISCONFIGURED: logging.ERROR,
+    ProviderFailure.OUT_OF_QUOTA: logging.ERROR,
+    ProviderFailure.PROVIDER_DOWN: logging.WARNING,
+    ProviderFailure.RATE_LIMITED: logging.WARNING,
+    ProviderFailure.IN_PROGRESS: logging.WARNING,
+}
 
 
 def utc_now() -> datetime:
@@ -211,7 +219,7 @@ class Runner:
 
     def _log_answer(self, answer: Event, latency_ms: int) -> None:
         if isinstance(answer, OtpNotSent | OtpNotVerified):
-            level = logging.ERROR if answer.failure in _ALARMING else logging.WARNING
+            level = _LOG_LEVELS.get(answer.failure, logging.INFO)
             log.log(
                 level,
                 "provider %s answered %s in %d ms: %s",

@@ -1,14 +1,17 @@
 """`kycbot chat`: the conversation in a terminal, through the same runner as Telegram.
 
 Buttons are shown as numbered choices; typing the number presses the button. The state lives in
-the database, so quitting and starting again resumes at the same step.
+the database, so quitting and starting again resumes at the same step. While the bot waits for
+an Aadhaar number or an OTP, typing is not echoed, so neither lingers on the screen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TextIO
 
 from bot.commands import command_event
@@ -20,6 +23,7 @@ from storage import UserKey
 __all__ = ["TerminalChannel", "TerminalChat"]
 
 QUIT_COMMANDS = frozenset({"/quit", "/exit"})
+INDENT = "     "
 
 
 class TerminalChannel:
@@ -29,32 +33,44 @@ class TerminalChannel:
         self._out = out
         self.buttons: tuple[RenderedButton, ...] = ()
         self.input_placeholder: str | None = None
+        # True while the prompt is on screen and nothing is being handled: a message arriving
+        # then (from the sweeper) must draw the prompt again below itself.
+        self.waiting_for_input = False
 
     async def send(self, message: Message) -> None:
         """Print the message and its numbered choices."""
         self.buttons = message.buttons
         self.input_placeholder = message.input_placeholder
         first, *rest = message.text.split("\n")
-        indented = "".join(f"\n     {line}" if line else "\n" for line in rest)
-        self._out.write(f"\nbot> {first}{indented}\n")
+        indented = "".join(f"\n{INDENT}{line}" if line else "\n" for line in rest)
+        lead = "\n" if self.waiting_for_input else ""
+        self.write(f"{lead}\nbot> {first}{indented}\n")
         if message.buttons:
             choices = "   ".join(
                 f"[{number}] {button.label}" for number, button in enumerate(message.buttons, 1)
             )
-            self._out.write(f"     {choices}\n")
-        self._out.flush()
+            self.write(f"{INDENT}{choices}\n")
+        if self.waiting_for_input:
+            self.write_prompt()
 
     async def delete_user_message(self) -> None:
-        """Nothing to delete in a terminal: the bot never echoes what was typed."""
+        """Nothing to delete: what was typed for a number or an OTP was never shown."""
 
     async def show_progress(self) -> None:
         """Show that a provider call is running."""
-        self._out.write("     ...\n")
-        self._out.flush()
+        self.write(f"{INDENT}...\n")
+
+    @property
+    def expects_secret(self) -> bool:
+        """Whether the bot asked for an Aadhaar number or an OTP."""
+        return self.input_placeholder is not None
 
     def write_prompt(self) -> None:
         """The input prompt, naming what is expected when the bot asked for something."""
-        self.write(f"you ({self.input_placeholder})> " if self.input_placeholder else "you> ")
+        if self.input_placeholder:
+            self.write(f"you ({self.input_placeholder}, hidden)> ")
+        else:
+            self.write("you> ")
 
     def write(self, text: str) -> None:
         """Print text as is."""
@@ -71,6 +87,25 @@ class TerminalChannel:
         return TextSent(typed)
 
 
+@contextlib.contextmanager
+def _echo_off(source: TextIO, hidden: bool) -> Iterator[None]:
+    # Only a real terminal has echo to switch off; pipes and files are read as they are.
+    if not hidden or not source.isatty():
+        yield
+        return
+    import termios
+
+    descriptor = source.fileno()
+    saved = termios.tcgetattr(descriptor)
+    quiet = termios.tcgetattr(descriptor)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(descriptor, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSANOW, saved)
+
+
 class TerminalChat:
     """Reads lines from stdin and runs them through the runner as one user."""
 
@@ -85,10 +120,15 @@ class TerminalChat:
     async def run(self) -> None:
         """Chat until /quit or end of input, opening as /start does (which resumes a step)."""
         await self._runner.handle(self._user, StartRequested(), self._channel)
-        lines = self._read_lines()
         while True:
+            hidden = self._channel.expects_secret
             self._channel.write_prompt()
-            typed = await lines.get()
+            self._channel.waiting_for_input = True
+            with _echo_off(self._source, hidden):
+                typed = await self._read_line()
+            self._channel.waiting_for_input = False
+            if hidden and self._source.isatty():
+                self._channel.write("\n")  # the Enter the terminal did not echo
             if typed is None or typed.strip().lower() in QUIT_COMMANDS:
                 self._channel.write("\nbye: your progress is saved; run kycbot chat to resume.\n")
                 return
@@ -96,16 +136,15 @@ class TerminalChat:
                 event = self._channel.event_for(typed.strip())
                 await self._runner.handle(self._user, event, self._channel)
 
-    def _read_lines(self) -> asyncio.Queue[str | None]:
+    async def _read_line(self) -> str | None:
         # A daemon thread blocks on stdin so the event loop (and the sweeper) keeps running;
-        # None marks the end of input.
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        # None means the end of input.
         loop = asyncio.get_running_loop()
+        line: asyncio.Future[str | None] = loop.create_future()
 
-        def pump() -> None:
-            for raw in self._source:
-                loop.call_soon_threadsafe(queue.put_nowait, raw.rstrip("\r\n"))
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+        def read() -> None:
+            raw = self._source.readline()
+            loop.call_soon_threadsafe(line.set_result, raw.rstrip("\r\n") if raw else None)
 
-        threading.Thread(target=pump, name="stdin", daemon=True).start()
-        return queue
+        threading.Thread(target=read, name="stdin", daemon=True).start()
+        return await line

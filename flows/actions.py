@@ -30,6 +30,7 @@ from flows.replies import (
     current_prompt,
     line,
     record_lines,
+    whole_minutes,
     with_prefix,
 )
 from flows.secrets import AadhaarNumber
@@ -184,7 +185,7 @@ def cancelled(context: Context, moved: Session) -> Outcome:
 
 def timed_out(context: Context, moved: Session) -> Outcome:
     """Idle for too long: say so, once."""
-    minutes = max(1, context.rules.idle_timeout_seconds // 60)
+    minutes = whole_minutes(context.rules.idle_timeout_seconds)
     return moved, (Reply(lines=(line(K.TIMED_OUT, minutes=minutes),)),)
 
 
@@ -247,5 +248,7 @@ def too_many_invalid(context: Context, moved: Session) -> Outcome:
 
 def change_number(context: Context, moved: Session) -> Outcome:
     """Forget the number and ask for it again."""
-    session = replace(moved, aadhaar=None)
+    # A provider's "try again later" was about the old number's request; no OTP was sent yet.
+    resend_at = moved.resend_at if moved.otp_reference is not None else None
+    session = replace(moved, aadhaar=None, resend_at=resend_at)
     return session, (reply(context, session),)

@@ -159,7 +159,7 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
         "That is not a valid Aadhaar number: a digit seems to be mistyped. "
         "Please check it against your Aadhaar letter or e-Aadhaar."
     ),
-    K.AADHAAR_TRIES_LEFT: _spec("Please try again ({tries_left} left).", "tries_left"),
+    K.AADHAAR_TRIES_LEFT: _spec("Please try again (tries left: {tries_left}).", "tries_left"),
     K.TOO_MANY_INVALID_NUMBERS: _spec(
         "That was too many invalid numbers, so this verification has ended. Find your number "
         "on your Aadhaar letter, e-Aadhaar or the mAadhaar app, then send /start to try again."
@@ -169,23 +169,23 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     ),
     K.OTP_SENT: _spec(
         "An OTP has been sent to the mobile linked with {masked_aadhaar}. "
-        "It is valid for {minutes} minutes.",
+        "It is valid for {minutes} min.",
         "masked_aadhaar",
         "minutes",
     ),
     K.ASK_OTP: _spec(
-        "Please type the 6-digit OTP ({attempts_left} attempts left). "
+        "Please type the 6-digit OTP (attempts left: {attempts_left}). "
         "Your message will be deleted as soon as it is read.",
         "attempts_left",
     ),
     K.OTP_NOT_SIX_DIGITS: _spec("The OTP has 6 digits. Please type it again."),
-    K.OTP_WRONG: _spec("That OTP is not correct. {attempts_left} attempts left.", "attempts_left"),
+    K.OTP_WRONG: _spec("That OTP is not correct. Attempts left: {attempts_left}.", "attempts_left"),
     K.OTP_ATTEMPTS_USED: _spec("That OTP is not correct, and this OTP cannot be tried again."),
     K.OTP_EXPIRED: _spec("This OTP has expired."),
     K.OTP_SESSION_INVALID: _spec("This OTP can no longer be used."),
     K.OTP_DEAD: _spec("The last OTP can no longer be used."),
     K.RESEND_OFFER: _spec("You can ask for a new OTP ({sends_left} left).", "sends_left"),
-    K.RESEND_WAIT: _spec("You can ask for a new OTP in {seconds} seconds.", "seconds"),
+    K.RESEND_WAIT: _spec("You can ask for an OTP in {seconds} seconds.", "seconds"),
     K.NO_SENDS_LEFT: _spec(
         "All {max_sends} OTPs of this verification have been used, so it has ended. "
         "Send /start to try again.",
@@ -249,7 +249,7 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     ),
     K.NOTHING_TO_CANCEL: _spec("There is no verification in progress. Send /start to begin."),
     K.TIMED_OUT: _spec(
-        "Your verification ended because nothing happened for {minutes} minutes. The number "
+        "Your verification ended because nothing happened for {minutes} min. The number "
         "you typed has been erased. Send /start to begin again.",
         "minutes",
     ),

@@ -30,7 +30,7 @@ from flows.events import KycVerified, OtpNotSent, OtpSent
 from flows.machine import Context
 from flows.parsing import parse_otp
 from flows.record import reduce_kyc
-from flows.replies import line, record_lines, resend_lines
+from flows.replies import line, record_lines, resend_lines, whole_minutes
 from flows.states import DAY, Session
 
 K = PromptKey
@@ -85,7 +85,7 @@ def otp_sent(context: Context, moved: Session) -> Outcome:
         standing=count_otp_request(moved.standing, context),
     )
     masked = session.aadhaar.masked if session.aadhaar else ""
-    minutes = max(1, rules.otp_ttl_seconds // 60)
+    minutes = whole_minutes(rules.otp_ttl_seconds)
     sent = line(K.OTP_SENT, masked_aadhaar=masked, minutes=minutes)
     return session, (reply(context, session, sent, protect=True),)
 
@@ -181,7 +181,9 @@ def otp_dead(reason: PromptKey) -> Callable[[Context, Session], Outcome]:
     def action(context: Context, moved: Session) -> Outcome:
         # No attempts left marks the OTP dead, so a failed resend never offers it again.
         session = replace(moved, otp_attempts_left=0)
-        return session, (*delete_if_sensitive(context), reply(context, session, line(reason)))
+        offer = resend_lines(session, context.now, context.rules)
+        message = short(context, session, line(reason), *offer)
+        return session, (*delete_if_sensitive(context), message)
 
     return action
 

@@ -18,6 +18,7 @@ __all__ = [
     "line",
     "record_lines",
     "seconds_until",
+    "whole_minutes",
     "with_prefix",
 ]
 
@@ -48,6 +49,11 @@ def seconds_until(moment: datetime | None, now: datetime) -> int:
     if moment is None:
         return 0
     return max(0, math.ceil((moment - now).total_seconds()))
+
+
+def whole_minutes(seconds: int) -> int:
+    """A duration in minutes as people say it: rounded, and never zero."""
+    return max(1, round(seconds / 60))
 
 
 def consent_notice() -> Reply:

@@ -28,7 +28,7 @@ import pexpect
 __all__ = ["SMS_LINE", "ChatProcess", "ChatWorld", "spaced"]
 
 TIMEOUT_SECONDS = 15.0
-# The prompt the terminal writes when it waits for a line: "you> " or "you (6-digit OTP)> ".
+# The prompt the terminal writes when it waits for a line: "you> " or "you (6-digit OTP, hidden)> ".
 INPUT_PROMPT = re.compile(r"you(?: \([^)\n]*\))?> ")
 SMS_LINE = re.compile(r"\[simulated SMS to the mobile linked with XXXX XXXX \d{4}\] OTP (\d{6})")
 

@@ -91,9 +91,9 @@ def agree(chat: ChatProcess) -> None:
     chat.expect(say(K.ASK_AADHAAR))
 
 
-def request_otp(chat: ChatProcess, number: str, typed: str | None = None) -> str:
-    """Type the number (spaced by default), press Send OTP; the OTP the simulator sent."""
-    chat.send(spaced(number) if typed is None else typed)
+def request_otp(chat: ChatProcess, number: str) -> str:
+    """Type the number in groups of four, press Send OTP; the OTP the simulator sent."""
+    chat.send(spaced(number))
     chat.expect(say(K.CONFIRM_NUMBER, masked_aadhaar=masked(number)))
     chat.choose(say(K.BUTTON_SEND_OTP))
     chat.expect(f"[simulated SMS to the mobile linked with {masked(number)}] OTP ")
@@ -124,7 +124,7 @@ def verify_happily(chat: ChatProcess, number: str) -> None:
     chat.expect(f"[1] {say(K.BUTTON_AGREE)}   [2] {say(K.BUTTON_DECLINE)}\n")
     chat.choose(say(K.BUTTON_AGREE))
     chat.expect(say(K.ASK_AADHAAR))
-    chat.expect(f"you ({say(K.INPUT_AADHAAR)})> ")
+    chat.expect(f"you ({say(K.INPUT_AADHAAR)}, hidden)> ")
 
     chat.send(spaced(number))
     chat.expect(f"Send the OTP to the mobile linked with {masked(number)}?")
@@ -136,7 +136,7 @@ def verify_happily(chat: ChatProcess, number: str) -> None:
     otp = chat.otp()
     assert sms.group(0).endswith(otp)
     chat.expect(say(K.ASK_OTP, attempts_left=3))
-    chat.expect(f"you ({say(K.INPUT_OTP)})> ")
+    chat.expect(f"you ({say(K.INPUT_OTP)}, hidden)> ")
 
     chat.send(otp)
     chat.expect(say(K.VERIFIED))
@@ -247,7 +247,7 @@ def test_each_invalid_number_gets_its_own_message_until_the_fifth_ends_it(
         assert problem in answer
         assert say(K.AADHAAR_TRIES_LEFT, tries_left=tries_left) in answer
         assert answer.index(problem) < answer.index(say(K.ASK_AADHAAR))
-        chat.expect(f"you ({say(K.INPUT_AADHAAR)})> ")
+        chat.expect(f"you ({say(K.INPUT_AADHAAR)}, hidden)> ")
 
     chat.send(corrupt_check_digit(number))  # the fifth: "mistyped"
     answer = chat.reply()
@@ -363,7 +363,7 @@ def test_quit_after_otp_sent_and_resume_in_a_new_process(world: ChatWorld) -> No
     second = world.start(user="resume")
     second.expect(say(K.IN_PROGRESS))
     second.expect(say(K.ASK_OTP, attempts_left=3))
-    second.expect(f"you ({say(K.INPUT_OTP)})> ")
+    second.expect(f"you ({say(K.INPUT_OTP)}, hidden)> ")
     assert second.otps_shown == [], "resuming must not send another OTP"
     second.send(otp)
     second.expect(say(K.VERIFIED))
@@ -432,13 +432,13 @@ def test_unknown_command_and_help_repeat_the_otp_prompt(world: ChatWorld) -> Non
     chat.send("/frobnicate")
     answer = chat.reply()
     assert answer.index(say(K.UNKNOWN_COMMAND)) < answer.index(say(K.ASK_OTP, attempts_left=3))
-    chat.expect(f"you ({say(K.INPUT_OTP)})> ")
+    chat.expect(f"you ({say(K.INPUT_OTP)}, hidden)> ")
 
     chat.send("/help")
     answer = chat.reply()
     help_first_line = say(K.HELP).splitlines()[0]
     assert answer.index(help_first_line) < answer.index(say(K.ASK_OTP, attempts_left=3))
-    chat.expect(f"you ({say(K.INPUT_OTP)})> ")
+    chat.expect(f"you ({say(K.INPUT_OTP)}, hidden)> ")
 
     chat.send(otp)  # nothing was used up
     chat.expect(say(K.VERIFIED))

@@ -386,8 +386,8 @@ ERRORS = [
     pytest.param(
         None,
         {"KYCBOT_PROMPTS__EN__OTP_WRONG": "{attempts_left"},
-        "prompts.en.otp_wrong: is not a valid template (expected '}' before end of string)"
-        " (from KYCBOT_PROMPTS__EN__OTP_WRONG)",
+        "prompts.en.otp_wrong: is not a valid template (expected '}' before end of string;"
+        " write {{ and }} for literal braces) (from KYCBOT_PROMPTS__EN__OTP_WRONG)",
         id="broken template in env",
     ),
     pytest.param(

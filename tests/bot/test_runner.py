@@ -225,7 +225,7 @@ async def test_idle_timeout_ends_the_verification_once_and_wipes_the_number(bot:
     await bot.sweeper(notices).sweep_once()
     await bot.sweeper(notices).sweep_once()
     assert len(notices.messages) == 1
-    assert "nothing happened for 15 minutes" in notices.last
+    assert "nothing happened for 15 min" in notices.last
     assert bot.rows("SELECT state, aadhaar_ciphertext, aadhaar_masked FROM verification") == [
         ("timed_out", None, None)
     ]

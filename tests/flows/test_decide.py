@@ -764,7 +764,8 @@ def _request_failure_cases() -> Iterator[Case]:
 
 def _otp_cases() -> Iterator[Case]:
     awaiting = CURRENT_PROMPTS[S.AWAIT_OTP]
-    resend = CURRENT_PROMPTS[S.AWAIT_RESEND]
+    # The reason the OTP died replaces the generic "can no longer be used" line.
+    resend = replace(CURRENT_PROMPTS[S.AWAIT_RESEND], lines=(offer(),))
     entered = Seen(
         S.VERIFYING_OTP,
         "otp_entered",
@@ -928,7 +929,7 @@ DAILY_LIMIT_PATH: tuple[Step, ...] = (
 
 def _verify_cases() -> Iterator[Case]:
     awaiting = CURRENT_PROMPTS[S.AWAIT_OTP]
-    resend = CURRENT_PROMPTS[S.AWAIT_RESEND]
+    resend = replace(CURRENT_PROMPTS[S.AWAIT_RESEND], lines=(offer(),))
     last_wrong = (*LAST_VERIFYING, WRONG, TYPE_OTP, WRONG, TYPE_OTP)
     yield Case(
         "verified",
@@ -987,7 +988,7 @@ def _verify_cases() -> Iterator[Case]:
         shown(
             S.AWAIT_RESEND,
             "otp_attempts_used",
-            replace(resend, lines=(OTP_DEAD, wait(50))),
+            replace(resend, lines=(wait(50),)),
             ln(K.OTP_ATTEMPTS_USED),
         ),
     )
@@ -1085,7 +1086,13 @@ def _verify_cases() -> Iterator[Case]:
         "otp-typed-when-dead",
         RESENDING,
         TYPE_OTP,
-        shown(S.AWAIT_RESEND, "use_buttons", resend, ln(K.USE_BUTTONS), effects=(DELETE,)),
+        shown(
+            S.AWAIT_RESEND,
+            "use_buttons",
+            CURRENT_PROMPTS[S.AWAIT_RESEND],
+            ln(K.USE_BUTTONS),
+            effects=(DELETE,),
+        ),
     )
     yield Case(
         "resend-when-limit-lowered-to-sends-used",
