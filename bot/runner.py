@@ -11,8 +11,10 @@ import asyncio
 import hashlib
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.channel import Channel
 from bot.config import Settings
@@ -102,7 +104,9 @@ class Runner:
             except Exception as error:
                 # The stored state is intact (each step is one transaction); tell the user
                 # to try again and log only the class: messages may quote input.
-                log.error("handling %s failed: %s", event.name, type(error).__name__)
+                log.error(
+                    "handling %s failed: %s at %s", event.name, type(error).__name__, _where(error)
+                )
                 await self._apologise(channel)
 
     async def _run(self, user: UserKey, event: Event, channel: Channel) -> None:
@@ -239,3 +243,12 @@ class Runner:
             await channel.send(self.renderer.render(reply, self.settings.language.default))
         except Exception as error:
             log.error("could not tell the user about the failure: %s", type(error).__name__)
+
+
+def _where(error: BaseException) -> str:
+    """Where an exception was raised (file:line), for the log instead of its message."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno}"

@@ -1,4 +1,4 @@
-"""Guards and actions the transition table is made of. Pure functions of a Context."""
+"""Actions of the transition table: pure functions from a Context to a session and effects."""
 
 from __future__ import annotations
 

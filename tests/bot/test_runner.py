@@ -1,17 +1,16 @@
-"""The runner and the sweeper in-process: real SQLite, the simulator, a recording chat surface."""
+"""The runner and the sweeper in-process on each database backend, with the simulator and a
+recording chat surface."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import os
-import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.config import Settings, load_settings
 from bot.runner import Runner
@@ -29,6 +28,7 @@ from kyc import SimulatedSms, SimulatorProvider
 from storage import Database, NumberVault, UserKey
 from storage.migrate import upgrade
 from tests.aadhaar_numbers import make_aadhaar
+from tests.conftest import OpenDatabase
 from tests.fakes.channel import RecordingChannel
 from tests.fakes.providers import CountingProvider
 
@@ -59,7 +59,6 @@ class Bot:
     provider: CountingProvider
     clock: Clock
     sms: list[SimulatedSms]
-    path: Path
 
     def sweeper(self, channel: RecordingChannel) -> Sweeper:
         return Sweeper(
@@ -71,9 +70,9 @@ class Bot:
             clock=self.clock,
         )
 
-    def rows(self, query: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.path) as connection:
-            return connection.execute(query).fetchall()
+    async def rows(self, query: str) -> list[tuple[object, ...]]:
+        async with self.database.session() as session:
+            return [tuple(row) for row in await session.execute(text(query))]
 
 
 def settings_for(**flow: str) -> Settings:
@@ -85,8 +84,7 @@ def settings_for(**flow: str) -> Settings:
     return load_settings(None, environ)
 
 
-async def make_bot(path: Path, settings: Settings, clock: Clock) -> Bot:
-    database = Database(f"sqlite+aiosqlite:///{path}")
+async def make_bot(database: Database, settings: Settings, clock: Clock) -> Bot:
     await upgrade(database)
     sms: list[SimulatedSms] = []
     provider = CountingProvider(inner=SimulatorProvider(on_sms=sms.append, clock=clock))
@@ -97,14 +95,12 @@ async def make_bot(path: Path, settings: Settings, clock: Clock) -> Bot:
     runner = Runner(
         settings=settings, database=database, provider=provider, vault=vault, clock=clock
     )
-    return Bot(runner, database, vault, provider, clock, sms, path)
+    return Bot(runner, database, vault, provider, clock, sms)
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    made = await make_bot(tmp_path / "bot.sqlite3", settings_for(call_timeout_seconds="1"), Clock())
-    yield made
-    await made.database.dispose()
+async def bot(open_database: OpenDatabase) -> Bot:
+    return await make_bot(open_database(), settings_for(call_timeout_seconds="1"), Clock())
 
 
 async def reach_confirmation(bot: Bot, channel: RecordingChannel) -> None:
@@ -122,9 +118,9 @@ async def test_a_whole_verification_is_stored_masked(bot: Bot) -> None:
     assert "Your identity is verified" in channel.last
     assert f"XXXX XXXX {NUMBER[-4:]}" in channel.last
     assert channel.deleted == 2  # the number and the OTP
-    [(state, ciphertext)] = bot.rows("SELECT state, aadhaar_ciphertext FROM verification")
+    [(state, ciphertext)] = await bot.rows("SELECT state, aadhaar_ciphertext FROM verification")
     assert (state, ciphertext) == ("verified", None)
-    [(masked, name)] = bot.rows("SELECT aadhaar_masked, name FROM kyc_result")
+    [(masked, name)] = await bot.rows("SELECT aadhaar_masked, name FROM kyc_result")
     assert masked == f"XXXX XXXX {NUMBER[-4:]}"
     assert name == "A*** V****"
 
@@ -141,12 +137,13 @@ async def test_two_presses_at_once_request_one_otp(bot: Bot) -> None:
     assert "That step is over" in channel.last
 
 
-async def test_two_bot_processes_on_one_database_request_one_otp(bot: Bot) -> None:
+async def test_two_bot_processes_on_one_database_request_one_otp(
+    bot: Bot, open_database: OpenDatabase
+) -> None:
     # A second runner stands for a second process: no shared lock, only the version column.
-    other_database = Database(f"sqlite+aiosqlite:///{bot.path}")
     other = Runner(
         settings=bot.runner.settings,
-        database=other_database,
+        database=open_database(),
         provider=bot.provider,
         vault=bot.vault,
         clock=bot.clock,
@@ -158,7 +155,6 @@ async def test_two_bot_processes_on_one_database_request_one_otp(bot: Bot) -> No
         other.handle(USER, NumberConfirmed(), channel),
     )
     assert bot.provider.requests == 1
-    await other_database.dispose()
 
 
 async def test_a_provider_that_raises_counts_nothing_against_the_user(bot: Bot) -> None:
@@ -169,8 +165,8 @@ async def test_a_provider_that_raises_counts_nothing_against_the_user(bot: Bot) 
 
     assert "not responding right now. Nothing was counted against you" in channel.last
     assert channel.messages[-1].buttons[0].action is ButtonAction.SEND_OTP
-    assert bot.rows("SELECT state, otp_sends FROM verification") == [("await_confirm", 0)]
-    assert bot.rows("SELECT otp_requests_in_window FROM user") == [(0,)]
+    assert await bot.rows("SELECT state, otp_sends FROM verification") == [("await_confirm", 0)]
+    assert await bot.rows('SELECT otp_requests_in_window FROM "user"') == [(0,)]
 
 
 async def test_a_provider_that_hangs_is_cut_off_at_the_call_timeout(bot: Bot) -> None:
@@ -179,7 +175,7 @@ async def test_a_provider_that_hangs_is_cut_off_at_the_call_timeout(bot: Bot) ->
     bot.provider.stall = asyncio.Event()  # never set
     await asyncio.wait_for(bot.runner.handle(USER, NumberConfirmed(), channel), timeout=5)
     assert "not responding right now" in channel.last
-    assert bot.rows("SELECT state FROM verification") == [("await_confirm",)]
+    assert await bot.rows("SELECT state FROM verification") == [("await_confirm",)]
 
 
 async def test_a_call_cut_off_by_a_crash_is_released_by_the_sweeper(bot: Bot) -> None:
@@ -191,7 +187,7 @@ async def test_a_call_cut_off_by_a_crash_is_released_by_the_sweeper(bot: Bot) ->
     crashed.cancel()  # the process dies while the provider call runs
     with pytest.raises(asyncio.CancelledError):
         await crashed
-    assert bot.rows("SELECT state FROM verification") == [("requesting_otp",)]
+    assert await bot.rows("SELECT state FROM verification") == [("requesting_otp",)]
 
     bot.clock.advance(2)
     after_restart = RecordingChannel()
@@ -199,7 +195,7 @@ async def test_a_call_cut_off_by_a_crash_is_released_by_the_sweeper(bot: Bot) ->
     assert await bot.sweeper(after_restart).sweep_once() == 0
     assert len(after_restart.messages) == 1
     assert "did not answer in time. Nothing was counted against you" in after_restart.last
-    assert bot.rows("SELECT state FROM verification") == [("await_confirm",)]
+    assert await bot.rows("SELECT state FROM verification") == [("await_confirm",)]
 
 
 async def test_an_expiry_that_passed_while_stopped_is_told_exactly_once(bot: Bot) -> None:
@@ -226,7 +222,7 @@ async def test_idle_timeout_ends_the_verification_once_and_wipes_the_number(bot:
     await bot.sweeper(notices).sweep_once()
     assert len(notices.messages) == 1
     assert "nothing happened for 15 min" in notices.last
-    assert bot.rows("SELECT state, aadhaar_ciphertext, aadhaar_masked FROM verification") == [
+    assert await bot.rows("SELECT state, aadhaar_ciphertext, aadhaar_masked FROM verification") == [
         ("timed_out", None, None)
     ]
 
@@ -236,7 +232,9 @@ async def test_cancel_wipes_the_number(bot: Bot) -> None:
     await reach_confirmation(bot, channel)
     await bot.runner.handle(USER, CancelRequested(), channel)
     assert "Verification cancelled" in channel.last
-    assert bot.rows("SELECT state, aadhaar_ciphertext FROM verification") == [("cancelled", None)]
+    assert await bot.rows("SELECT state, aadhaar_ciphertext FROM verification") == [
+        ("cancelled", None)
+    ]
 
 
 async def test_start_over_ends_this_verification_and_shows_the_notice(bot: Bot) -> None:
@@ -244,22 +242,20 @@ async def test_start_over_ends_this_verification_and_shows_the_notice(bot: Bot) 
     await reach_confirmation(bot, channel)
     await bot.runner.handle(USER, event_for_button(ButtonAction.START_OVER), channel)
     assert "your consent" in channel.last
-    assert bot.rows("SELECT state FROM verification ORDER BY id") == [
+    assert await bot.rows("SELECT state FROM verification ORDER BY id") == [
         ("cancelled",),
         ("await_consent",),
     ]
 
 
-async def test_a_broken_database_gets_an_apology_not_an_exception(tmp_path: Path) -> None:
-    settings = settings_for()
-    made = await make_bot(tmp_path / "bot.sqlite3", settings, Clock())
-    made.rows("DROP TABLE flow_event")
+async def test_a_broken_database_gets_an_apology_not_an_exception(bot: Bot) -> None:
+    async with bot.database.session() as session, session.begin():
+        await session.execute(text("DROP TABLE flow_event"))
     channel = RecordingChannel()
-    await made.runner.handle(USER, StartRequested(), channel)
+    await bot.runner.handle(USER, StartRequested(), channel)
     assert "Something went wrong on our side" in channel.last
     # The failed step was rolled back whole: no half-written verification.
-    assert made.rows("SELECT count(*) FROM verification") == [(0,)]
-    await made.database.dispose()
+    assert await bot.rows("SELECT count(*) FROM verification") == [(0,)]
 
 
 async def test_logs_carry_no_number_and_no_otp(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:

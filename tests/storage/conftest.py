@@ -7,17 +7,10 @@ the PostgreSQL backend. Each PostgreSQL test gets a schema of its own, dropped a
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from flows import (
     ConsentGiven,
@@ -42,7 +35,6 @@ from storage import (
     load_conversation,
     save_decision,
 )
-from storage.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("KYCBOT_TEST_POSTGRES_URL", "")
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -58,63 +50,6 @@ KYC = KycData(
     address="12 MG Road, Bengaluru",
     state="Karnataka",
 )
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param(
-        "postgresql",
-        id="postgresql",
-        marks=pytest.mark.skipif(
-            not POSTGRES_URL,
-            reason="PostgreSQL backend: set KYCBOT_TEST_POSTGRES_URL to run it",
-        ),
-    ),
-]
-
-
-async def _postgres_schema(url: str, statement: str) -> None:
-    admin = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with admin.begin() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await admin.dispose()
-
-
-def _search_path(schema: str) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f'SET search_path TO "{schema}"')
-        cursor.close()
-
-    return on_connect
-
-
-@pytest.fixture(params=BACKENDS)
-async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A Database with nothing in it yet: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/t.sqlite3")
-        yield database
-        await database.dispose()
-        return
-    schema = f"t_{secrets.token_hex(6)}"
-    await _postgres_schema(POSTGRES_URL, f'CREATE SCHEMA "{schema}"')
-    # storage.Database takes only a URL, so the schema is chosen on every new connection.
-    database = Database(POSTGRES_URL)
-    event.listen(database.engine.sync_engine, "connect", _search_path(schema))
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        await _postgres_schema(POSTGRES_URL, f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture
-async def database(empty_database: Database) -> Database:
-    """A Database whose schema was built by the real migrations."""
-    await upgrade(empty_database)
-    return empty_database
 
 
 @pytest.fixture
