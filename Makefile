@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECRETS := .demo-secrets.env
 
-.PHONY: demo test lint typecheck pytest run install clean docs
+.PHONY: demo test lint typecheck pytest run install clean docs bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.flow_bench
 
 run: $(STAMP)
 	$(BIN)/kycbot run --config config.toml

@@ -133,7 +133,7 @@ class Runner:
         for _ in range(_MAX_STALE_RETRIES):
             now = self._clock()
             try:
-                async with self._database.session() as session, session.begin():
+                async with self._database.transaction() as session:
                     if loaded is None:
                         loaded = await load_conversation(
                             session=session,

@@ -48,7 +48,7 @@ class Sweeper:
 
     async def sweep_once(self) -> int:
         """Handle every deadline due now; return how many users were handled."""
-        async with self._database.session() as session:
+        async with self._database.transaction() as session:
             due = await due_users(
                 session=session,
                 now=self._clock(),

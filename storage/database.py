@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -34,6 +38,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -43,6 +50,16 @@ class Database:
     def session(self) -> AsyncSession:
         """A new session; use `async with db.session() as session, session.begin():`."""
         return self.sessions()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction, committed on success and rolled back on error.
+
+        SQLite takes one writer at a time: waiting for it in threads (busy_timeout) gives long,
+        uneven stalls under load, so on SQLite this process's transactions queue here instead.
+        """
+        async with self._writer, self.sessions() as session, session.begin():
+            yield session
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -268,3 +268,21 @@ async def test_logs_carry_no_number_and_no_otp(bot: Bot, caplog: pytest.LogCaptu
     assert "verified" in caplog.text
     for secret in (NUMBER, bot.sms[-1].otp, "135791"):
         assert secret not in caplog.text
+
+
+async def test_many_users_at_once_all_finish_without_an_error(bot: Bot) -> None:
+    channels = {index: RecordingChannel() for index in range(20)}
+
+    async def verify(index: int) -> None:
+        user = UserKey(channel="test", external_id=f"crowd-{index}")
+        number = make_aadhaar(f"{2 + index % 8}{index:010d}")
+        for event in (StartRequested(), ConsentGiven(), TextSent(number), NumberConfirmed()):
+            await bot.runner.handle(user, event, channels[index])
+        otp = next(sms.otp for sms in bot.sms if sms.masked_aadhaar.endswith(number[-4:]))
+        await bot.runner.handle(user, TextSent(otp), channels[index])
+
+    await asyncio.gather(*(verify(index) for index in channels))
+    for channel in channels.values():
+        assert "Your identity is verified" in channel.last
+        assert not any("Something went wrong" in text for text in channel.texts())
+    assert await bot.rows("SELECT count(*) FROM kyc_result") == [(20,)]
