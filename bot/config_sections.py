@@ -22,10 +22,12 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.config_errors import KeyProblem
 from flows.record import AddressPolicy, BirthDatePolicy, GenderPolicy, NamePolicy
 
 __all__ = [
@@ -59,21 +61,68 @@ _KEY_RECIPE = (
 )
 
 
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+class WebhookSettings(BaseModel):
+    """`[telegram.webhook]`: where Telegram posts updates in webhook mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    url: str = ""
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Telegram sends it back in X-Telegram-Bot-Api-Secret-Token with every update.
+    secret_token: SecretStr = SecretStr("")
+
+    @field_validator("url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+    @field_validator("secret_token")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _SECRET_TOKEN.fullmatch(secret):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+
 class TelegramSettings(BaseModel):
-    """`[telegram]`: how to reach the Bot API."""
+    """`[telegram]`: how to reach the Bot API and how updates arrive."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     # Only the Telegram bot needs it; the terminal chat and `config check` run without one.
     token: SecretStr = SecretStr("")
     base_url: str = "https://api.telegram.org/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    max_concurrent_updates: int = Field(default=32, ge=1, le=1024)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> TelegramSettings:
+        if self.mode == "webhook":
+            if not self.webhook.url:
+                raise KeyProblem(("webhook", "url"), "required in webhook mode")
+            if not self.webhook.secret_token.get_secret_value():
+                raise KeyProblem(
+                    ("webhook", "secret_token"),
+                    "required in webhook mode; set KYCBOT_TELEGRAM__WEBHOOK__SECRET_TOKEN",
+                )
+        return self
 
 
 class DatabaseSettings(BaseModel):

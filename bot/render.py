@@ -31,6 +31,8 @@ class Message:
     buttons: tuple[RenderedButton, ...] = ()
     input_placeholder: str | None = None
     protect_content: bool = False
+    # The stored step the message was sent at; its buttons are stale once the step moves on.
+    step: str = ""
 
 
 class Renderer:

@@ -13,6 +13,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bot.locks import KeyedLocks
 from bot.render import Renderer
 from flows import (
     BeginNewVerification,
+    ButtonExpired,
     Decision,
     DeleteUserMessage,
     Event,
@@ -96,11 +98,17 @@ class Runner:
         """The renderer for the current settings."""
         return Renderer(prompt=self.settings.prompt, zone=self.settings.zone())
 
-    async def handle(self, user: UserKey, event: Event, channel: Channel) -> None:
-        """Handle one event of `user`, replying through `channel`. Never raises for the user."""
+    async def handle(
+        self, user: UserKey, event: Event, channel: Channel, *, pressed_at: str | None = None
+    ) -> None:
+        """Handle one event of `user`, replying through `channel`. Never raises for the user.
+
+        `pressed_at` is the step a pressed button was sent at (`Message.step`): a button of an
+        earlier step becomes ButtonExpired instead of acting on a step that has moved on.
+        """
         async with self._locks.hold(user):
             try:
-                await self._run(user, event, channel)
+                await self._run(user, event, channel, pressed_at)
             except Exception as error:
                 # The stored state is intact (each step is one transaction); tell the user
                 # to try again and log only the class: messages may quote input.
@@ -109,15 +117,19 @@ class Runner:
                 )
                 await self._apologise(channel)
 
-    async def _run(self, user: UserKey, event: Event, channel: Channel) -> None:
+    async def _run(
+        self, user: UserKey, event: Event, channel: Channel, pressed_at: str | None
+    ) -> None:
         pending: list[tuple[Event, int | None]] = [(event, None)]
         loaded: Loaded | None = None
         while pending:
             current, latency_ms = pending.pop(0)
-            loaded, decision = await self._step(user, current, loaded, latency_ms)
+            loaded, decision = await self._step(user, current, loaded, latency_ms, pressed_at)
+            pressed_at = None
             for effect in decision.effects:
                 if isinstance(effect, Reply):
-                    await channel.send(self.renderer.render(effect, loaded.language))
+                    message = self.renderer.render(effect, loaded.language)
+                    await channel.send(replace(message, step=loaded.step))
                 elif isinstance(effect, DeleteUserMessage):
                     await channel.delete_user_message()
                 elif isinstance(effect, ShowProgress):
@@ -128,7 +140,12 @@ class Runner:
                     pending.append((StartRequested(), None))
 
     async def _step(
-        self, user: UserKey, event: Event, loaded: Loaded | None, latency_ms: int | None
+        self,
+        user: UserKey,
+        event: Event,
+        loaded: Loaded | None,
+        latency_ms: int | None,
+        pressed_at: str | None = None,
     ) -> tuple[Loaded, Decision]:
         for _ in range(_MAX_STALE_RETRIES):
             now = self._clock()
@@ -142,6 +159,8 @@ class Runner:
                             now=now,
                             vault=self._vault,
                         )
+                    if pressed_at is not None and pressed_at != loaded.step:
+                        event = ButtonExpired()
                     decision = decide(loaded.session, event, now, self.settings.rules())
                     step = StepRecord(
                         event=event.name,

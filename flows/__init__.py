@@ -23,6 +23,7 @@ from flows.effects import (
 )
 from flows.events import (
     ButtonAction,
+    ButtonExpired,
     CancelRequested,
     ConsentDeclined,
     ConsentGiven,
@@ -74,6 +75,7 @@ __all__ = [
     "BirthDatePolicy",
     "Button",
     "ButtonAction",
+    "ButtonExpired",
     "CancelRequested",
     "ConsentDecision",
     "ConsentDeclined",

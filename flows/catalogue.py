@@ -85,6 +85,10 @@ class PromptKey(StrEnum):
     UNKNOWN_COMMAND = "unknown_command"
     STEP_OVER = "step_over"
     TRY_AGAIN_SHORTLY = "try_again_shortly"
+    PRIVATE_CHAT_ONLY = "private_chat_only"
+    GROUP_MESSAGE_DELETED = "group_message_deleted"
+    GROUP_MESSAGE_NOT_DELETED = "group_message_not_deleted"
+    BUTTON_OPEN_PRIVATE_CHAT = "button_open_private_chat"
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,19 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     K.UNSUPPORTED_MESSAGE: _spec("Only text messages can be read here."),
     K.UNKNOWN_COMMAND: _spec("That command is not known. Send /help to see what you can do."),
     K.STEP_OVER: _spec("That step is over."),
+    K.PRIVATE_CHAT_ONLY: _spec(
+        "To keep your details safe, verification only happens in a private chat with me. "
+        "Tap below to open one."
+    ),
+    K.GROUP_MESSAGE_DELETED: _spec(
+        "I deleted a message here that looked like an Aadhaar number or an OTP: "
+        "never share them in a group."
+    ),
+    K.GROUP_MESSAGE_NOT_DELETED: _spec(
+        "A message here looks like an Aadhaar number or an OTP: please delete it, and never "
+        "share them in a group. (Make me an admin to let me delete such messages.)"
+    ),
+    K.BUTTON_OPEN_PRIVATE_CHAT: _spec("Open a private chat"),
     K.TRY_AGAIN_SHORTLY: _spec(
         "Something went wrong on our side. Nothing you did was lost: please try again shortly."
     ),

@@ -18,6 +18,7 @@ from flows.record import KycData
 
 __all__ = [
     "ButtonAction",
+    "ButtonExpired",
     "CancelRequested",
     "ConsentDeclined",
     "ConsentGiven",
@@ -116,6 +117,11 @@ class ResendRequested(Event):
 @dataclass(frozen=True)
 class StartOverChosen(Event):
     """The user chose to abandon the verification in progress and begin again."""
+
+
+@dataclass(frozen=True)
+class ButtonExpired(Event):
+    """The user pressed a button of a message from an earlier step."""
 
 
 class ProviderFailure(StrEnum):

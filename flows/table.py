@@ -9,6 +9,7 @@ from flows import guards as g
 from flows import otp_actions as o
 from flows.catalogue import PromptKey
 from flows.events import (
+    ButtonExpired,
     CancelRequested,
     ConsentDeclined,
     ConsentGiven,
@@ -120,6 +121,10 @@ _START = (StartRequested, StartOverChosen)
 _OTP_DEAD_TARGETS = ((S.AWAIT_RESEND, g.has_sends_left), (S.FAILED, g.no_sends_left))
 
 TABLE: tuple[Transition, ...] = (
+    # A button of an earlier step (the runner compares the step it was sent at).
+    Transition(
+        LIVE | {S.IDLE}, (ButtonExpired,), "step_over", None, action=a.then_prompt(K.STEP_OVER)
+    ),
     # --- no verification in progress ---------------------------------------------------------
     Transition(_in(S.IDLE), _START, "locked", None, g.is_locked, a.say_locked),
     Transition(_in(S.IDLE), _START, "already_verified", None, g.is_verified, a.say_verified),

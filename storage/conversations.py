@@ -56,6 +56,11 @@ class Loaded:
     verification_id: int | None = None
     version: int = 0
 
+    @property
+    def step(self) -> str:
+        """Names this stored step: a button carries it, so an old press can be told apart."""
+        return f"{self.verification_id or 0}.{self.version}"
+
 
 @dataclass(frozen=True)
 class ConsentFacts:

@@ -286,3 +286,17 @@ async def test_many_users_at_once_all_finish_without_an_error(bot: Bot) -> None:
         assert "Your identity is verified" in channel.last
         assert not any("Something went wrong" in text for text in channel.texts())
     assert await bot.rows("SELECT count(*) FROM kyc_result") == [(20,)]
+
+
+async def test_a_button_of_an_earlier_step_is_told_the_step_is_over(bot: Bot) -> None:
+    channel = RecordingChannel()
+    await bot.runner.handle(USER, StartRequested(), channel)
+    consent = channel.messages[-1]
+    await bot.runner.handle(USER, ConsentGiven(), channel, pressed_at=consent.step)
+    assert "12-digit Aadhaar number" in channel.last
+
+    # The same "I agree" pressed again: its step has moved on.
+    await bot.runner.handle(USER, ConsentGiven(), channel, pressed_at=consent.step)
+    assert channel.last.startswith("That step is over.")
+    assert "12-digit Aadhaar number" in channel.last
+    assert await bot.rows("SELECT count(*) FROM consent") == [(1,)]

@@ -23,6 +23,7 @@ from flows import (
     AadhaarNumber,
     BeginNewVerification,
     ButtonAction,
+    ButtonExpired,
     CancelRequested,
     ConsentDecision,
     ConsentDeclined,
@@ -1257,6 +1258,12 @@ def _every_live_state_cases() -> Iterator[Case]:
             path,
             UnsupportedMessageSent(),
             shown(state, "unsupported", prompt, ln(K.UNSUPPORTED_MESSAGE)),
+        )
+        yield Case(
+            f"{key}-expired-button",
+            path,
+            ButtonExpired(),
+            shown(state, "step_over", prompt, ln(K.STEP_OVER)),
         )
         last_activity = max((step.seconds for step in path if isinstance(step, At)), default=0)
         yield Case(
