@@ -42,8 +42,10 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench.flow_bench
 
+# The Telegram bot, from config.toml when there is one; the token and keys come from the
+# environment (KYCBOT_TELEGRAM__TOKEN, KYCBOT_SECURITY__*).
 run: $(STAMP)
-	$(BIN)/kycbot run --config config.toml
+	$(BIN)/kycbot run $(if $(wildcard config.toml),--config config.toml,)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -88,6 +88,20 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from bot.app import StartupError
+    from bot.telegram_run import run_telegram
+
+    settings = _settings(args.config)
+    configure_logging(settings.logging.level)
+    try:
+        asyncio.run(run_telegram(settings))
+    except StartupError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return EXIT_STARTUP
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kycbot", description="Aadhaar OTP onboarding bot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="local", help="who is chatting (default: local)")
     chat.add_argument("--log-file", help="write the log to this file")
     chat.set_defaults(handler=_chat)
+
+    run = commands.add_parser("run", help="run the Telegram bot")
+    run.add_argument("--config", help="config file (default: config.toml if present)")
+    run.set_defaults(handler=_run)
 
     config = commands.add_parser("config", help="configuration").add_subparsers(
         dest="action", required=True

@@ -1,0 +1,175 @@
+"""The python-telegram-bot Application: thin handlers that turn updates into flow events.
+
+No conversation state lives here or in PTB: each handler maps the update to an event and hands
+it to the runner, which reads and writes the database row. Updates of one user are processed
+one after another (`PerUserUpdateProcessor`); different users in parallel, up to a bound.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.commands import command_event
+from bot.config import Settings
+from bot.locks import KeyedLocks
+from bot.runner import Runner
+from bot.telegram_channel import TelegramChannel, parse_callback_data
+from flows import (
+    ButtonExpired,
+    Event,
+    Line,
+    PromptKey,
+    TextSent,
+    UnsupportedMessageSent,
+    event_for_button,
+    looks_sensitive,
+)
+from storage import UserKey
+
+__all__ = ["CHANNEL", "PerUserUpdateProcessor", "build_application", "user_key"]
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def user_key(user_id: int) -> UserKey:
+    """The storage key of a Telegram user."""
+    return UserKey(channel=CHANNEL, external_id=str(user_id))
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Runs updates of different users concurrently and each user's updates in arrival order."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks = KeyedLocks()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for this user's earlier updates, then process this one."""
+        key = _ordering_key(update)
+        async with self._locks.hold(key):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+def _ordering_key(update: object) -> object:
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return ("user", update.effective_user.id)
+        if update.effective_chat is not None:
+            return ("chat", update.effective_chat.id)
+    return ("other", id(update))
+
+
+class Handlers:
+    """The handlers, bound to one runner."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    async def message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A private message: a command, text, or anything else."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        event: Event
+        if message.text is not None:
+            event = command_event(message.text) or TextSent(message.text)
+        else:
+            event = UnsupportedMessageSent()
+        channel = TelegramChannel(context.bot, message.chat_id, user_message_id=message.message_id)
+        await self._runner.handle(user_key(user.id), event, channel)
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button press on one of the bot's messages."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None:
+            return
+        chat_id = query.message.chat.id if query.message is not None else user.id
+        channel = TelegramChannel(context.bot, chat_id, pressed=query)
+        parsed = parse_callback_data(query.data)
+        if parsed is None:
+            await self._runner.handle(user_key(user.id), ButtonExpired(), channel)
+        else:
+            action, step = parsed
+            event = event_for_button(action)
+            await self._runner.handle(user_key(user.id), event, channel, pressed_at=step)
+        await channel.acknowledge()
+
+    async def group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a group: never verify; hide anything number-like and point to a private chat."""
+        message = update.effective_message
+        if message is None:
+            return
+        text = message.text or message.caption or ""
+        sensitive = looks_sensitive(text)
+        # Only a command or a leaked number gets an answer: a group must not be spammed.
+        if not (sensitive or text.startswith("/")):
+            return
+        language = self._runner.settings.language.default
+        render = self._runner.renderer.line
+        lines = [render(Line(PromptKey.PRIVATE_CHAT_ONLY), language)]
+        if sensitive:
+            try:
+                await message.delete()
+                lines.insert(0, render(Line(PromptKey.GROUP_MESSAGE_DELETED), language))
+            except TelegramError as error:
+                log.warning("could not delete a group message: %s", type(error).__name__)
+                lines.insert(0, render(Line(PromptKey.GROUP_MESSAGE_NOT_DELETED), language))
+        label = render(Line(PromptKey.BUTTON_OPEN_PRIVATE_CHAT), language)
+        link = f"https://t.me/{context.bot.username}?start=verify"
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, url=link)]])
+        await context.bot.send_message(message.chat_id, "\n\n".join(lines), reply_markup=markup)
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log a handler failure by class only: never the update, which may hold a number."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        log.error("update %s failed: %s", update_id, type(error).__name__ if error else "?")
+
+
+def build_application(settings: Settings, runner: Runner) -> TelegramApp:
+    """A PTB Application wired to `runner`, rate-limited, with ordered per-user processing."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram.token.get_secret_value())
+        .base_url(settings.telegram.base_url)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(PerUserUpdateProcessor(settings.telegram.max_concurrent_updates))
+    )
+    if settings.telegram.mode == "webhook":
+        builder = builder.updater(None)  # updates arrive through our web app
+    application = builder.build()
+    handlers = Handlers(runner)
+    private = filters.ChatType.PRIVATE
+    new_message = filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(private & new_message, handlers.message))
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS & new_message & (filters.TEXT | filters.CAPTION), handlers.group
+        )
+    )
+    application.add_error_handler(handlers.error)
+    return application
