@@ -12,6 +12,7 @@ __all__ = ["Message", "RenderedButton", "Renderer"]
 
 PromptLookup = Callable[[str, PromptKey], str]
 
+PARAGRAPH = "\n\n"  # between the lines of a reply
 _INPUT_PROMPTS = {InputHint.AADHAAR: PromptKey.INPUT_AADHAAR, InputHint.OTP: PromptKey.INPUT_OTP}
 
 
@@ -51,7 +52,7 @@ class Renderer:
         """The whole message."""
         placeholder = _INPUT_PROMPTS.get(reply.expects) if reply.expects else None
         return Message(
-            text="\n\n".join(self.line(line, language) for line in reply.lines),
+            text=PARAGRAPH.join(self.line(line, language) for line in reply.lines),
             buttons=tuple(
                 RenderedButton(button.action, self._prompt(language, button.label))
                 for button in reply.buttons

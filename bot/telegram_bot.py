@@ -27,6 +27,7 @@ from telegram.ext import (
 from bot.commands import command_event
 from bot.config import Settings
 from bot.locks import KeyedLocks
+from bot.render import PARAGRAPH
 from bot.runner import Runner
 from bot.telegram_channel import TelegramChannel, parse_callback_data
 from flows import (
@@ -140,7 +141,7 @@ class Handlers:
         label = render(Line(PromptKey.BUTTON_OPEN_PRIVATE_CHAT), language)
         link = f"https://t.me/{context.bot.username}?start=verify"
         markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, url=link)]])
-        await context.bot.send_message(message.chat_id, "\n\n".join(lines), reply_markup=markup)
+        await context.bot.send_message(message.chat_id, PARAGRAPH.join(lines), reply_markup=markup)
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a handler failure by class only: never the update, which may hold a number."""

@@ -14,7 +14,7 @@ from telegram import (
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
-from bot.render import Message
+from bot.render import PARAGRAPH, Message
 from flows import ButtonAction
 
 __all__ = ["TelegramChannel", "callback_data", "parse_callback_data"]
@@ -56,27 +56,43 @@ class TelegramChannel:
         self._pressed = pressed
 
     async def send(self, message: Message) -> None:
-        """Send `message` with its buttons, or with an input placeholder when it asks for input."""
+        """Send `message` with its buttons and, when it asks for input, an input placeholder.
+
+        One Telegram message carries either buttons or a placeholder, so a message with both
+        is sent as two: everything but its last paragraph with the buttons, then the last
+        paragraph (the question) with the placeholder. A one-paragraph message keeps its
+        buttons and goes without the placeholder.
+        """
         await self.acknowledge()
-        markup: InlineKeyboardMarkup | ForceReply | None = None
-        if message.buttons:
-            markup = InlineKeyboardMarkup(
+        keyboard = self._keyboard(message) if message.buttons else None
+        head, _, question = message.text.rpartition(PARAGRAPH)
+        if not message.input_placeholder or (keyboard is not None and not head):
+            await self._send(message.text, keyboard, message.protect_content)
+            return
+        placeholder = ForceReply(input_field_placeholder=message.input_placeholder[:64])
+        if keyboard is not None:
+            await self._send(head, keyboard, message.protect_content)
+            await self._send(question, placeholder, message.protect_content)
+        else:
+            await self._send(message.text, placeholder, message.protect_content)
+
+    def _keyboard(self, message: Message) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            [
                 [
-                    [
-                        InlineKeyboardButton(
-                            button.label, callback_data=callback_data(button.action, message.step)
-                        )
-                    ]
-                    for button in message.buttons
+                    InlineKeyboardButton(
+                        button.label, callback_data=callback_data(button.action, message.step)
+                    )
                 ]
-            )
-        elif message.input_placeholder:
-            markup = ForceReply(input_field_placeholder=message.input_placeholder[:64])
+                for button in message.buttons
+            ]
+        )
+
+    async def _send(
+        self, text: str, markup: InlineKeyboardMarkup | ForceReply | None, protect: bool
+    ) -> None:
         await self._bot.send_message(
-            self._chat_id,
-            message.text,
-            reply_markup=markup,
-            protect_content=message.protect_content,
+            self._chat_id, text, reply_markup=markup, protect_content=protect
         )
 
     async def delete_user_message(self) -> None:
