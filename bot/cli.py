@@ -94,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args.config)
     configure_logging(settings.logging.level)
+    # Opt in to PTB's timedelta durations now: the old int form warns on every RetryAfter.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:
         asyncio.run(run_telegram(settings))
     except StartupError as error:
