@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 
 from bot.app import wired
@@ -39,6 +38,5 @@ async def run_chat(settings: Settings, *, user: str) -> None:
         try:
             await TerminalChat(runner=wiring.runner, user=key, channel=channel).run()
         finally:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
+            sweeper.stop()
+            await sweeping

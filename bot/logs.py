@@ -13,6 +13,22 @@ _QUIET = ("sqlalchemy", "aiosqlite", "asyncpg", "httpx", "httpcore", "telegram",
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class OneLineErrors(logging.Filter):
+    """Turns a library's traceback into its exception class on the same line.
+
+    A traceback repeats what went wrong many lines long, and its messages may quote request
+    data; the class says enough, and the operator's log stays one line per event.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[0].__name__}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure_logging(
     level: str, *, file: Path | None = None, stderr_level: str | None = None
 ) -> None:
@@ -31,3 +47,5 @@ def configure_logging(
         root.addHandler(to_file)
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for handler in root.handlers:
+        handler.addFilter(OneLineErrors())

@@ -8,6 +8,7 @@ the verification on, which clears or pushes back its deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -45,6 +46,7 @@ class Sweeper:
         self._external_id = external_id
         self._clock = clock
         self._batch = batch
+        self._stopping = asyncio.Event()
 
     async def sweep_once(self) -> int:
         """Handle every deadline due now; return how many users were handled."""
@@ -61,12 +63,21 @@ class Sweeper:
         return len(due)
 
     async def run(self) -> None:
-        """Sweep until cancelled; a failed sweep is logged and retried on the next tick."""
-        while True:
+        """Sweep until `stop()`; a failed sweep is logged and retried on the next tick.
+
+        Stopping never cuts a sweep short: a step stored without its notice sent would leave
+        the user untold.
+        """
+        while not self._stopping.is_set():
             try:
                 handled = await self.sweep_once()
                 if handled:
                     log.info("sweeper handled %d due verification(s)", handled)
             except Exception as error:
                 log.error("sweep failed: %s", type(error).__name__)
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
+
+    def stop(self) -> None:
+        """Finish the sweep in progress, if any, and end `run()`."""
+        self._stopping.set()

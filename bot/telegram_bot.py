@@ -98,7 +98,7 @@ class Handlers:
         if message.text is not None:
             event = command_event(message.text) or TextSent(message.text)
         else:
-            event = UnsupportedMessageSent()
+            event = UnsupportedMessageSent(caption=message.caption or "")
         channel = TelegramChannel(context.bot, message.chat_id, user_message_id=message.message_id)
         await self._runner.handle(user_key(user.id), event, channel)
 
@@ -117,6 +117,16 @@ class Handlers:
             event = event_for_button(action)
             await self._runner.handle(user_key(user.id), event, channel, pressed_at=step)
         await channel.acknowledge()
+
+    async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edited private message: the edit may have put a number in it, so hide it."""
+        message = update.effective_message
+        if message is None or not looks_sensitive(message.text or message.caption or ""):
+            return
+        try:
+            await message.delete()
+        except TelegramError as error:
+            log.warning("could not delete an edited message: %s", type(error).__name__)
 
     async def group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """In a group: never verify; hide anything number-like and point to a private chat."""
@@ -166,6 +176,9 @@ def build_application(settings: Settings, runner: Runner) -> TelegramApp:
     private = filters.ChatType.PRIVATE
     new_message = filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(private & new_message, handlers.message))
+    application.add_handler(
+        MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, handlers.edited)
+    )
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(
         MessageHandler(

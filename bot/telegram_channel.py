@@ -117,13 +117,17 @@ class TelegramChannel:
         pressed, self._pressed = self._pressed, None
         if pressed is None:
             return
+        # Each can fail on its own (a press too old to answer, a keyboard already gone) and
+        # neither failure may keep the other from happening or stop the conversation.
         try:
             await pressed.answer()
-            if pressed.message is not None:
-                await self._bot.edit_message_reply_markup(
-                    self._chat_id, pressed.message.message_id, reply_markup=None
-                )
         except TelegramError as error:
-            # An old query cannot be answered any more, a message already without keyboard
-            # cannot lose it: neither matters to the conversation.
-            log.info("button press not acknowledged: %s", type(error).__name__)
+            log.info("button press not answered: %s", type(error).__name__)
+        if pressed.message is None:
+            return
+        try:
+            await self._bot.edit_message_reply_markup(
+                self._chat_id, pressed.message.message_id, reply_markup=None
+            )
+        except TelegramError as error:
+            log.info("keyboard not removed: %s", type(error).__name__)

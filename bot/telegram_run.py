@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -28,7 +29,7 @@ from kyc import SimulatedSms
 __all__ = ["run_telegram"]
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 def _print_sms(sms: SimulatedSms) -> None:
@@ -80,6 +81,8 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.request)
+    # Bound before anything starts, so a busy port is a one-line start-up error.
+    listening = _listen(settings) if settings.telegram.mode == "webhook" else None
     sweeper = Sweeper(
         runner=wiring.runner,
         database=wiring.database,
@@ -88,29 +91,47 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
         interval_seconds=settings.flow.sweep_interval_seconds,
     )
     await application.start()
-    tasks = [asyncio.create_task(sweeper.run(), name="sweeper")]
-    server: uvicorn.Server | None = None
+    sweeping = asyncio.create_task(sweeper.run(), name="sweeper")
+    server: _WebServer | None = None
+    serving: asyncio.Task[None] | None = None
     try:
-        if settings.telegram.mode == "webhook":
-            server = await _start_webhook(settings, wiring, application, tasks)
+        if listening is not None:
+            server = _web_server(settings, wiring, application)
+            serving = asyncio.create_task(server.serve(sockets=[listening]), name="web")
+            await _register_webhook(settings, application, server, serving)
         else:
             await _start_polling(application, stop)
         log.info("bot @%s is running (%s)", application.bot.username, settings.telegram.mode)
         await stop.event.wait()
         log.info("stopping: finishing updates in flight")
     finally:
-        if server is not None:
-            server.should_exit = True
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
-        await application.stop()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if server is not None and serving is not None:
+            server.should_exit = True  # stop taking webhook calls first
+            await serving
+        await application.stop()  # the updates already taken are finished
+        sweeper.stop()
+        await sweeping
     if stop.problem:
         raise StartupError(stop.problem)
+
+
+def _listen(settings: Settings) -> socket.socket:
+    webhook = settings.telegram.webhook
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            webhook.listen, webhook.port, type=socket.SOCK_STREAM
+        )[0]
+        listening = socket.socket(family, kind, protocol)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise StartupError(
+            f"telegram.webhook: cannot listen on {webhook.listen}:{webhook.port}: {reason}"
+        ) from None
+    return listening
 
 
 async def _start_polling(application: TelegramApp, stop: _Stop) -> None:
@@ -129,11 +150,8 @@ async def _start_polling(application: TelegramApp, stop: _Stop) -> None:
     )
 
 
-async def _start_webhook(
-    settings: Settings, wiring: Wiring, application: TelegramApp, tasks: list[asyncio.Task[None]]
-) -> uvicorn.Server:
+def _web_server(settings: Settings, wiring: Wiring, application: TelegramApp) -> _WebServer:
     webhook = settings.telegram.webhook
-    secret = webhook.secret_token.get_secret_value()
 
     async def healthy() -> bool:
         try:
@@ -147,15 +165,23 @@ async def _start_webhook(
     app = web_app(
         application=application,
         webhook_path=urlparse(webhook.url).path or "/",
-        secret_token=secret,
+        secret_token=webhook.secret_token.get_secret_value(),
         healthy=healthy,
     )
-    config = uvicorn.Config(
-        app, host=webhook.listen, port=webhook.port, log_level="warning", lifespan="off"
-    )
-    server = _WebServer(config)
-    tasks.append(asyncio.create_task(server.serve(), name="web"))
+    return _WebServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+
+async def _register_webhook(
+    settings: Settings, application: TelegramApp, server: _WebServer, serving: asyncio.Task[None]
+) -> None:
+    # Telegram is told about the webhook only once the web app takes calls.
+    while not server.started:
+        if serving.done():
+            raise StartupError("telegram.webhook: the web server stopped while starting")
+        await asyncio.sleep(0.01)
+    webhook = settings.telegram.webhook
     await application.bot.set_webhook(
-        webhook.url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+        webhook.url,
+        secret_token=webhook.secret_token.get_secret_value(),
+        allowed_updates=ALLOWED_UPDATES,
     )
-    return server

@@ -158,6 +158,14 @@ def then_prompt(prompt: PromptKey) -> Callable[[Context, Session], Outcome]:
     return action
 
 
+def unsupported(context: Context, moved: Session) -> Outcome:
+    """Not text: hide a caption that may hold a number, then hint and repeat the step."""
+    return moved, (
+        *delete_if_sensitive(context),
+        reply(context, moved, line(K.UNSUPPORTED_MESSAGE)),
+    )
+
+
 def use_buttons(context: Context, moved: Session) -> Outcome:
     """Text where a button is expected: hide it if number-like, then repeat the step."""
     prefix = (

@@ -79,7 +79,12 @@ class UnknownCommandSent(Event):
 
 @dataclass(frozen=True)
 class UnsupportedMessageSent(Event):
-    """The user sent something that is not text: a sticker, a photo, a voice note."""
+    """The user sent something that is not text: a sticker, a photo, a voice note.
+
+    `caption` is the text that came with it, if any; like typed text, it is never shown.
+    """
+
+    caption: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

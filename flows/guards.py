@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.events import TextSent
+from flows.events import TextSent, UnsupportedMessageSent
 from flows.machine import Context
 from flows.parsing import AadhaarProblem, parse_aadhaar, parse_otp
 from flows.replies import seconds_until, sends_left
@@ -10,8 +10,11 @@ from flows.secrets import AadhaarNumber
 
 
 def typed_text(context: Context) -> str:
-    """The text of a TextSent event ("" for any other event)."""
-    return context.event.text if isinstance(context.event, TextSent) else ""
+    """What the user wrote: a TextSent's text or a caption ("" for any other event)."""
+    event = context.event
+    if isinstance(event, TextSent):
+        return event.text
+    return event.caption if isinstance(event, UnsupportedMessageSent) else ""
 
 
 def typed_aadhaar(context: Context) -> AadhaarNumber | AadhaarProblem:

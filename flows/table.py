@@ -151,7 +151,7 @@ TABLE: tuple[Transition, ...] = (
         (UnsupportedMessageSent,),
         "unsupported",
         None,
-        action=a.then_prompt(K.UNSUPPORTED_MESSAGE),
+        action=a.unsupported,
     ),
     Transition(_in(S.IDLE), (DeadlinePassed,), "not_due", None, action=a.ignore),
     # --- any step of a verification ------------------------------------------------------------
@@ -175,7 +175,7 @@ TABLE: tuple[Transition, ...] = (
         (UnsupportedMessageSent,),
         "unsupported",
         None,
-        action=a.then_prompt(K.UNSUPPORTED_MESSAGE),
+        action=a.unsupported,
     ),
     # --- consent ---------------------------------------------------------------------------------
     Transition(
