@@ -134,12 +134,14 @@ async def load_conversation(
 ) -> Loaded:
     """The user's live verification (or IDLE), creating the user on first contact."""
     user = await _user(session, key, language, now)
-    standing = _standing(user, await _latest_record(session, user.id))
     row = await session.scalar(
         select(Verification).where(Verification.user_id == user.id, Verification.ended_at.is_(None))
     )
     if row is None:
+        # The last record is only looked at outside a verification (/start, /status).
+        standing = _standing(user, await _latest_record(session, user.id))
         return Loaded(user_id=user.id, language=user.language, session=Session(standing=standing))
+    standing = _standing(user, None)
     aadhaar = (
         vault.open(row.aadhaar_ciphertext, user_id=user.id) if row.aadhaar_ciphertext else None
     )
