@@ -14,7 +14,6 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -27,6 +26,7 @@ from telegram.ext import (
 from bot.commands import command_event
 from bot.config import Settings
 from bot.locks import KeyedLocks
+from bot.rate_limit import MessageRateLimiter
 from bot.render import PARAGRAPH
 from bot.runner import Runner
 from bot.telegram_channel import TelegramChannel, parse_callback_data
@@ -166,7 +166,7 @@ def build_application(settings: Settings, runner: Runner) -> TelegramApp:
         ApplicationBuilder()
         .token(settings.telegram.token.get_secret_value())
         .base_url(settings.telegram.base_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(MessageRateLimiter(max_retries=3))
         .concurrent_updates(PerUserUpdateProcessor(settings.telegram.max_concurrent_updates))
     )
     if settings.telegram.mode == "webhook":
