@@ -25,17 +25,12 @@ from pathlib import Path
 
 import pexpect
 
-__all__ = ["SMS_LINE", "ChatProcess", "ChatWorld", "spaced"]
+__all__ = ["SMS_LINE", "ChatProcess", "ChatWorld"]
 
 TIMEOUT_SECONDS = 15.0
 # The prompt the terminal writes when it waits for a line: "you> " or "you (6-digit OTP, hidden)> ".
 INPUT_PROMPT = re.compile(r"you(?: \([^)\n]*\))?> ")
 SMS_LINE = re.compile(r"\[simulated SMS to the mobile linked with XXXX XXXX \d{4}\] OTP (\d{6})")
-
-
-def spaced(number: str) -> str:
-    """`number` in groups of four, as printed on an Aadhaar letter."""
-    return " ".join((number[:4], number[4:8], number[8:]))
 
 
 def fresh_keys() -> dict[str, str]:

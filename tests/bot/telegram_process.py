@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import re
 import signal
 import socket
@@ -35,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.catalogue import CATALOGUE, PromptKey
-from tests.aadhaar_numbers import make_aadhaar
-from tests.bot.chat_process import base_environment, fresh_keys, spaced
+from flows.catalogue import PromptKey
+from tests.bot.chat_process import base_environment, fresh_keys
 from tests.fakes.telegram import FakeTelegram, SentMessage, UserMessage
+from tests.scenario_tools import another_otp, masked, opening, say, spaced, synthetic_number
 
 __all__ = [
     "SMS_LINE",
@@ -75,44 +74,9 @@ SWEEP_SECONDS = 0.2
 SMS_LINE = re.compile(
     r"\[simulated SMS to the mobile linked with (XXXX XXXX (\d{4}))\] OTP (\d{6})"
 )
-# The consent notice shows this as an example of a masked number.
-_EXAMPLE_LAST_FOUR = "1234"
-_RANDOM = random.Random()
 
 
 # --- texts and numbers -----------------------------------------------------------------------
-
-
-def say(key: PromptKey, **params: object) -> str:
-    """The English text of a prompt, as the catalogue defines it."""
-    return CATALOGUE[key].default.format(**params)
-
-
-def opening(key: PromptKey) -> str:
-    """The text of a prompt up to its first placeholder."""
-    return CATALOGUE[key].default.split("{", 1)[0]
-
-
-def masked(number: str) -> str:
-    """How the bot shows an Aadhaar number."""
-    return f"XXXX XXXX {number[-4:]}"
-
-
-def synthetic_number() -> str:
-    """A new checksum-valid number outside the simulator's 9999 range.
-
-    Never a palindrome (UIDAI issues none), and never ending in the consent notice's example
-    digits, so "XXXX XXXX <last four>" in a message always means this number.
-    """
-    while True:
-        number = make_aadhaar(str(_RANDOM.randint(2, 8)) + f"{_RANDOM.randrange(10**10):010d}")
-        if number != number[::-1] and not number.endswith(_EXAMPLE_LAST_FOUR):
-            return number
-
-
-def another_otp(otp: str) -> str:
-    """A well-formed OTP that is not `otp`."""
-    return f"{(int(otp) + 1) % 1_000_000:06d}"
 
 
 def _inline_data(markup: object) -> Iterator[str]:

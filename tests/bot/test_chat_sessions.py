@@ -8,7 +8,6 @@ not break these tests, while a wrong prompt, a missing one or one in the wrong p
 
 from __future__ import annotations
 
-import random
 import re
 import sqlite3
 import subprocess
@@ -21,48 +20,28 @@ from typing import Any
 import pytest
 
 from flows import ProviderFailure
-from flows.catalogue import CATALOGUE, PromptKey
+from flows.catalogue import PromptKey
 from kyc import SIMULATOR_NUMBERS
 from kyc.simulator import RATE_LIMIT_SECONDS
-from tests.aadhaar_numbers import corrupt_check_digit, in_script, make_aadhaar
-from tests.bot.chat_process import ChatProcess, ChatWorld, spaced
+from tests.aadhaar_numbers import corrupt_check_digit, in_script
+from tests.bot.chat_process import ChatProcess, ChatWorld
+from tests.scenario_tools import (
+    another_otp,
+    leaks,
+    masked,
+    opening,
+    say,
+    spaced,
+    sqlite_files,
+    synthetic_number,
+)
 
 K = PromptKey
 F = ProviderFailure
 SWEEP = 0.2
-_RANDOM = random.Random()
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def say(key: PromptKey, **params: object) -> str:
-    """The English text of a prompt, as the catalogue defines it."""
-    return CATALOGUE[key].default.format(**params)
-
-
-def opening(key: PromptKey) -> str:
-    """The text of a prompt up to its first placeholder."""
-    return CATALOGUE[key].default.split("{", 1)[0]
-
-
-def masked(number: str) -> str:
-    """How the bot shows an Aadhaar number."""
-    return f"XXXX XXXX {number[-4:]}"
-
-
-def synthetic_number() -> str:
-    """A new checksum-valid number outside the simulator's 9999 range, never a palindrome."""
-    while True:
-        prefix = str(_RANDOM.randint(2, 8)) + f"{_RANDOM.randrange(10**10):010d}"
-        number = make_aadhaar(prefix)
-        if number != number[::-1]:
-            return number
-
-
-def another_otp(otp: str) -> str:
-    """A well-formed OTP that is not `otp`."""
-    return f"{(int(otp) + 1) % 1_000_000:06d}"
 
 
 def rows(world: ChatWorld, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -448,33 +427,6 @@ def test_unknown_command_and_help_repeat_the_otp_prompt(world: ChatWorld) -> Non
 # --- 12. privacy --------------------------------------------------------------------------------
 
 
-def _occurrences(blob: bytes, secret: str, *, digits_only: bool) -> int:
-    pattern = re.escape(secret.encode())
-    if digits_only:
-        # A 6-digit OTP must stand alone; SQLite keeps datetimes with 6 fractional digits
-        # ("09:30:12.123456"), which may equal an OTP by chance and are not a leak.
-        pattern = rb"(?<!\d\d:\d\d:\d\d\.)(?<!\d)" + pattern + rb"(?!\d)"
-    return len(re.findall(pattern, blob))
-
-
-def _leaks(world: ChatWorld, numbers: list[str], otps: set[str]) -> list[str]:
-    found = []
-    files = [world.database, *(Path(f"{world.database}{end}") for end in ("-wal", "-shm"))]
-    files.append(world.log_file)
-    for path in files:
-        if not path.exists():
-            continue
-        blob = path.read_bytes()
-        for number in numbers:
-            for spelling in (number, spaced(number)):
-                if _occurrences(blob, spelling, digits_only=False):
-                    found.append(f"{path.name}: Aadhaar number {masked(number)} ({spelling!r})")
-        for otp in otps:
-            if _occurrences(blob, otp, digits_only=True):
-                found.append(f"{path.name}: OTP {otp}")
-    return found
-
-
 def test_no_number_or_otp_reaches_the_database_or_the_debug_log(tmp_path: Path) -> None:
     world = ChatWorld(tmp_path / "kycbot", env={"KYCBOT_LOGGING__LEVEL": "DEBUG"})
     try:
@@ -493,9 +445,11 @@ def test_no_number_or_otp_reaches_the_database_or_the_debug_log(tmp_path: Path) 
         otps |= {typed for chat in chats for typed in chat.typed if re.fullmatch(r"\d{6}", typed)}
         assert len(otps) >= 5  # three sent OTPs plus the wrong ones typed
 
-        live = _leaks(world, numbers, otps)  # while the last process still has the WAL open
+        live = leaks(
+            [*sqlite_files(world.database), world.log_file], numbers, otps
+        )  # while the last process still has the WAL open
         again.quit()
-        assert live + _leaks(world, numbers, otps) == []
+        assert live + leaks([*sqlite_files(world.database), world.log_file], numbers, otps) == []
     finally:
         world.close()
 

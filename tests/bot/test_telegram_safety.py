@@ -28,6 +28,7 @@ from tests.bot.telegram_process import (
     verify_happily,
 )
 from tests.fakes.telegram import BOT_USER
+from tests.scenario_tools import leaks, sqlite_files
 
 K = PromptKey
 GROUP = -1_001_234_567
@@ -189,33 +190,6 @@ async def test_group_chat_points_to_a_private_chat_and_hides_numbers(world: BotW
 # --- 13. privacy ---------------------------------------------------------------------------------
 
 
-def _occurrences(blob: bytes, secret: str, *, digits_only: bool) -> int:
-    pattern = re.escape(secret.encode())
-    if digits_only:
-        # A 6-digit OTP must stand alone; SQLite keeps datetimes with 6 fractional digits
-        # ("09:30:12.123456"), which may equal an OTP by chance and are not a leak.
-        pattern = rb"(?<!\d\d:\d\d:\d\d\.)(?<!\d)" + pattern + rb"(?!\d)"
-    return len(re.findall(pattern, blob))
-
-
-def _leaks(world: BotWorld, numbers: list[str], otps: set[str]) -> list[str]:
-    found = []
-    database = world.database
-    files = [database, *(Path(f"{database}{end}") for end in ("-wal", "-shm"))]
-    for path in [*files, *world.log_files]:
-        if not path.exists():
-            continue
-        blob = path.read_bytes()
-        for number in numbers:
-            for spelling in (number, spaced(number)):
-                if _occurrences(blob, spelling, digits_only=False):
-                    found.append(f"{path.name}: Aadhaar number {masked(number)} ({spelling!r})")
-        for otp in otps:
-            if _occurrences(blob, otp, digits_only=True):
-                found.append(f"{path.name}: OTP {otp}")
-    return found
-
-
 async def test_no_number_or_otp_reaches_the_database_or_the_debug_log(tmp_path: Path) -> None:
     cooldown = 2
     async with telegram_world(
@@ -241,9 +215,11 @@ async def test_no_number_or_otp_reaches_the_database_or_the_debug_log(tmp_path: 
         otps |= {typed for p in people for typed in p.typed if re.fullmatch(r"\d{6}", typed)}
         assert len(otps) >= 6  # five OTPs sent, and the wrong ones typed
 
-        live = _leaks(world, numbers, otps)  # while the bot still has the WAL open
+        live = leaks(
+            [*sqlite_files(world.database), *world.log_files], numbers, otps
+        )  # while the bot still has the WAL open
         await bot.stop()
-        assert live + _leaks(world, numbers, otps) == []
+        assert live + leaks([*sqlite_files(world.database), *world.log_files], numbers, otps) == []
 
         log = world.log_text()
         assert "-[TextSent]-> verifying_otp" in log, "the log recorded no transitions"
