@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,21 +82,30 @@ class StepRecord:
     consent: ConsentFacts | None = field(default=None)
 
 
-async def _user(session: AsyncSession, key: UserKey, language: str, now: datetime) -> User:
-    user = await session.scalar(
-        select(User).where(User.channel == key.channel, User.external_id == key.external_id)
-    )
-    if user is None:
-        user = User(
-            channel=key.channel, external_id=key.external_id, language=language, created_at=now
+async def _user_and_live_verification(
+    session: AsyncSession, key: UserKey, language: str, now: datetime
+) -> tuple[User, Verification | None]:
+    # One query for both: every update starts here, so a round trip saved counts.
+    found = (
+        await session.execute(
+            select(User, Verification)
+            .outerjoin(
+                Verification,
+                and_(Verification.user_id == User.id, Verification.ended_at.is_(None)),
+            )
+            .where(User.channel == key.channel, User.external_id == key.external_id)
         )
-        session.add(user)
-        try:
-            await session.flush()
-        except IntegrityError as error:
-            # Another process created this user first; loading again finds it.
-            raise StaleConversation("the user was created concurrently") from error
-    return user
+    ).first()
+    if found is not None:
+        return found.User, found.Verification
+    user = User(channel=key.channel, external_id=key.external_id, language=language, created_at=now)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        # Another process created this user first; loading again finds it.
+        raise StaleConversation("the user was created concurrently") from error
+    return user, None
 
 
 async def _latest_record(session: AsyncSession, user_id: int) -> VerifiedRecord | None:
@@ -133,10 +142,7 @@ async def load_conversation(
     *, session: AsyncSession, key: UserKey, language: str, now: datetime, vault: NumberVault
 ) -> Loaded:
     """The user's live verification (or IDLE), creating the user on first contact."""
-    user = await _user(session, key, language, now)
-    row = await session.scalar(
-        select(Verification).where(Verification.user_id == user.id, Verification.ended_at.is_(None))
-    )
+    user, row = await _user_and_live_verification(session, key, language, now)
     if row is None:
         # The last record is only looked at outside a verification (/start, /status).
         standing = _standing(user, await _latest_record(session, user.id))
@@ -312,8 +318,10 @@ async def save_decision(
                     vault=vault,
                 )
             )
-    session.add(
-        FlowEvent(
+    # A plain INSERT: flow events are written on every step and never read back here, so the
+    # ORM's unit of work would only add cost.
+    await session.execute(
+        insert(FlowEvent).values(
             occurred_at=now,
             user_id=loaded.user_id,
             verification_id=verification_id,
