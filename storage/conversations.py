@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,7 @@ from flows import (
     VerifiedRecord,
     next_deadline,
 )
-from storage.models import Consent, FlowEvent, KycResult, User, Verification
+from storage.models import Base, Consent, KycResult, User, Verification
 from storage.vault import NumberVault
 
 __all__ = [
@@ -32,6 +32,18 @@ __all__ = [
     "load_conversation",
     "save_decision",
 ]
+
+
+# Built once: every stored step runs these, and building a statement (and its cache key)
+# each time cost more than running it. The SET clause follows the parameters' column names.
+_verification_table = Base.metadata.tables["verification"]
+_user_table = Base.metadata.tables["user"]
+_UPDATE_VERIFICATION = update(_verification_table).where(
+    _verification_table.c.id == bindparam("b_id"),
+    _verification_table.c.version == bindparam("b_version"),
+)
+_UPDATE_USER = update(_user_table).where(_user_table.c.id == bindparam("b_id"))
+_INSERT_FLOW_EVENT = insert(Base.metadata.tables["flow_event"])
 
 
 class StaleConversation(Exception):
@@ -220,10 +232,9 @@ async def _store_verification(
             # Another process opened a verification for this user first.
             raise StaleConversation("a verification is already in progress") from error
         return row.id, 1
+    where = {"b_id": loaded.verification_id, "b_version": loaded.version}
     result = await session.execute(
-        update(Verification)
-        .where(Verification.id == loaded.verification_id, Verification.version == loaded.version)
-        .values(**values, version=loaded.version + 1)
+        _UPDATE_VERIFICATION, {**values, "version": loaded.version + 1, **where}
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleConversation(
@@ -234,15 +245,15 @@ async def _store_verification(
 
 async def _store_standing(session: AsyncSession, user_id: int, standing: Standing) -> None:
     await session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(
-            locked_until=standing.locked_until,
-            otp_window_started_at=standing.otp_window_started_at,
-            otp_requests_in_window=standing.otp_requests_in_window,
-            failure_window_started_at=standing.failure_window_started_at,
-            failures_in_window=standing.failures_in_window,
-        )
+        _UPDATE_USER,
+        {
+            "b_id": user_id,
+            "locked_until": standing.locked_until,
+            "otp_window_started_at": standing.otp_window_started_at,
+            "otp_requests_in_window": standing.otp_requests_in_window,
+            "failure_window_started_at": standing.failure_window_started_at,
+            "failures_in_window": standing.failures_in_window,
+        },
     )
 
 
@@ -321,17 +332,18 @@ async def save_decision(
     # A plain INSERT: flow events are written on every step and never read back here, so the
     # ORM's unit of work would only add cost.
     await session.execute(
-        insert(FlowEvent).values(
-            occurred_at=now,
-            user_id=loaded.user_id,
-            verification_id=verification_id,
-            from_state=loaded.session.state.value,
-            event=step.event,
-            to_state=new.state.value,
-            outcome=decision.outcome,
-            provider=step.provider,
-            latency_ms=step.latency_ms,
-        )
+        _INSERT_FLOW_EVENT,
+        {
+            "occurred_at": now,
+            "user_id": loaded.user_id,
+            "verification_id": verification_id,
+            "from_state": loaded.session.state.value,
+            "event": step.event,
+            "to_state": new.state.value,
+            "outcome": decision.outcome,
+            "provider": step.provider,
+            "latency_ms": step.latency_ms,
+        },
     )
     if new.state in TERMINAL_STATES:
         return Loaded(
