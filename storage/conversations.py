@@ -44,6 +44,11 @@ _UPDATE_VERIFICATION = update(_verification_table).where(
 )
 _UPDATE_USER = update(_user_table).where(_user_table.c.id == bindparam("b_id"))
 _INSERT_FLOW_EVENT = insert(Base.metadata.tables["flow_event"])
+_LOAD_USER_AND_LIVE_VERIFICATION = (
+    select(User, Verification)
+    .outerjoin(Verification, and_(Verification.user_id == User.id, Verification.ended_at.is_(None)))
+    .where(User.channel == bindparam("b_channel"), User.external_id == bindparam("b_external_id"))
+)
 
 
 class StaleConversation(Exception):
@@ -100,12 +105,8 @@ async def _user_and_live_verification(
     # One query for both: every update starts here, so a round trip saved counts.
     found = (
         await session.execute(
-            select(User, Verification)
-            .outerjoin(
-                Verification,
-                and_(Verification.user_id == User.id, Verification.ended_at.is_(None)),
-            )
-            .where(User.channel == key.channel, User.external_id == key.external_id)
+            _LOAD_USER_AND_LIVE_VERIFICATION,
+            {"b_channel": key.channel, "b_external_id": key.external_id},
         )
     ).first()
     if found is not None:
