@@ -58,6 +58,7 @@ __all__ = ["Runner"]
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 _MAX_STALE_RETRIES = 3
+PROGRESS_AFTER_SECONDS = 0.3
 # How loudly each provider answer is logged: our faults alarm the operator, the provider's own
 # trouble is a warning, and a user's mistake (a wrong OTP) is ordinary business.
 _LOG_LEVELS = {
@@ -126,6 +127,7 @@ class Runner:
             current, latency_ms = pending.pop(0)
             loaded, decision = await self._step(user, current, loaded, latency_ms, pressed_at)
             pressed_at = None
+            progress: Channel | None = None
             for effect in decision.effects:
                 if isinstance(effect, Reply):
                     message = self.renderer.render(effect, loaded.language)
@@ -133,9 +135,9 @@ class Runner:
                 elif isinstance(effect, DeleteUserMessage):
                     await channel.delete_user_message()
                 elif isinstance(effect, ShowProgress):
-                    await channel.show_progress()
+                    progress = channel  # shown only if the provider call turns out slow
                 elif isinstance(effect, RequestOtp | VerifyOtp):
-                    pending.append(await self._call_provider(effect))
+                    pending.append(await self._call_provider(effect, progress))
                 elif isinstance(effect, BeginNewVerification):
                     pending.append((StartRequested(), None))
 
@@ -208,8 +210,30 @@ class Runner:
             language=language,
         )
 
-    async def _call_provider(self, effect: RequestOtp | VerifyOtp) -> tuple[Event, int]:
+    async def _call_provider(
+        self, effect: RequestOtp | VerifyOtp, progress: Channel | None
+    ) -> tuple[Event, int]:
         started = time.perf_counter()
+        # A typing indicator for a call that answers at once is one more Bot API call for
+        # nothing: it is shown only once the call has taken a noticeable moment.
+        indicator = asyncio.create_task(self._progress_later(progress)) if progress else None
+        try:
+            answer = await self._answer(effect)
+        finally:
+            if indicator is not None:
+                indicator.cancel()
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        self._log_answer(answer, latency_ms)
+        return answer, latency_ms
+
+    async def _progress_later(self, channel: Channel) -> None:
+        await asyncio.sleep(PROGRESS_AFTER_SECONDS)
+        try:
+            await channel.show_progress()
+        except Exception as error:
+            log.info("progress not shown: %s", type(error).__name__)
+
+    async def _answer(self, effect: RequestOtp | VerifyOtp) -> Event:
         answer: Event
         if isinstance(effect, RequestOtp):
             answer = await self._guarded(
@@ -221,9 +245,7 @@ class Runner:
                 lambda: self._provider.verify_otp(effect.reference, effect.otp),
                 lambda detail: OtpNotVerified(ProviderFailure.PROVIDER_DOWN, detail=detail),
             )
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        self._log_answer(answer, latency_ms)
-        return answer, latency_ms
+        return answer
 
     async def _guarded(
         self,

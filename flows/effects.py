@@ -81,7 +81,7 @@ class DeleteUserMessage(Effect):
 
 @dataclass(frozen=True)
 class ShowProgress(Effect):
-    """Tell the user the bot is working (a typing indicator) while a provider call runs."""
+    """Tell the user the bot is working (a typing indicator) while a slow provider call runs."""
 
 
 @dataclass(frozen=True)

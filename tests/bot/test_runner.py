@@ -300,3 +300,20 @@ async def test_a_button_of_an_earlier_step_is_told_the_step_is_over(bot: Bot) ->
     assert channel.last.startswith("That step is over.")
     assert "12-digit Aadhaar number" in channel.last
     assert await bot.rows("SELECT count(*) FROM consent") == [(1,)]
+
+
+async def test_a_typing_indicator_only_for_a_slow_provider(bot: Bot) -> None:
+    quick = RecordingChannel()
+    await reach_confirmation(bot, quick)
+    await bot.runner.handle(USER, NumberConfirmed(), quick)
+    assert quick.progress == 0  # the simulator answers at once
+
+    slow = RecordingChannel()
+    other = UserKey(channel="test", external_id="slow")
+    for event in (StartRequested(), ConsentGiven(), TextSent(make_aadhaar("34567890123"))):
+        await bot.runner.handle(other, event, slow)
+    bot.provider.stall = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.6, bot.provider.stall.set)
+    await bot.runner.handle(other, NumberConfirmed(), slow)
+    assert slow.progress == 1
+    assert "An OTP has been sent" in slow.last
