@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Connection
 from stdnum import verhoeff
 
 from bot.config import load_settings
@@ -168,13 +169,14 @@ async def bench_runner(url: str, users: int, concurrency: int) -> list[Figures]:
         user = UserKey("floor", f"{run}-{index}")
         for _ in range(UPDATES_PER_VERIFICATION):
             now = datetime.now(UTC)
-            async with database.transaction() as session:
-                loaded = await load_conversation(
-                    session=session, key=user, language="en", now=now, vault=vault
+
+            def help_step(connection: Connection, now: datetime = now) -> None:
+                loaded = load_conversation(
+                    connection, key=user, language="en", now=now, vault=vault
                 )
                 decision = decide(loaded.session, HelpRequested(), now, settings.rules())
-                await save_decision(
-                    session=session,
+                save_decision(
+                    connection,
                     loaded=loaded,
                     decision=decision,
                     step=StepRecord(event="HelpRequested"),
@@ -182,6 +184,8 @@ async def bench_runner(url: str, users: int, concurrency: int) -> list[Figures]:
                     now=now,
                     vault=vault,
                 )
+
+            await database.run(help_step)
 
     def bound(
         function: Callable[[int], Awaitable[None]], index: int

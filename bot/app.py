@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.runner import Runner
 from kyc import KycProvider, SimulatedSms, SimulatorProvider
 from storage import Database, NumberVault
-from storage.migrate import schema_revisions, upgrade
+from storage.revision import SCHEMA_HEAD, MigrationFailed, migrate_in_child, stored_revision
 
 __all__ = ["StartupError", "Wiring", "build_provider", "wired"]
 
@@ -68,14 +68,22 @@ async def _prepare_schema(database: Database) -> None:
     # migrated deliberately by the operator (`kycbot db upgrade`), never by whichever replica
     # happens to start first.
     try:
-        if database.is_sqlite:
-            await upgrade(database)
+        current = await stored_revision(database)
+        if current == SCHEMA_HEAD:
             return
-        current, head = await schema_revisions(database)
+        if database.is_sqlite:
+            await migrate_in_child(database.url)
+            return
     except Exception as error:
-        raise StartupError(f"cannot open the database: {type(error).__name__}") from error
-    if current != head:
-        raise StartupError(
-            f"the database schema is at revision {current or 'none'} but this version needs "
-            f"{head}: run `kycbot db upgrade`"
-        )
+        raise StartupError(f"cannot open the database: {_error_summary(error)}") from error
+    raise StartupError(
+        f"the database schema is at revision {current or 'none'} but this version needs "
+        f"{SCHEMA_HEAD}: run `kycbot db upgrade`"
+    )
+
+
+def _error_summary(error: Exception) -> str:
+    """A one-line cause without a driver's message (it may quote the URL and its password)."""
+    if isinstance(error, MigrationFailed):
+        return f"the migration failed ({error})"
+    return type(error).__name__

@@ -8,14 +8,17 @@ step carries a version check, so two quick messages never produce two OTP reques
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from bot.channel import Channel
 from bot.config import Settings
@@ -68,6 +71,16 @@ _LOG_LEVELS = {
     ProviderFailure.RATE_LIMITED: logging.WARNING,
     ProviderFailure.IN_PROGRESS: logging.WARNING,
 }
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One decided and stored step: what was loaded, the event as decided, and what is next."""
+
+    loaded: Loaded
+    event: Event
+    decision: Decision
+    saved: Loaded
 
 
 def utc_now() -> datetime:
@@ -151,34 +164,17 @@ class Runner:
     ) -> tuple[Loaded, Decision]:
         for _ in range(_MAX_STALE_RETRIES):
             now = self._clock()
+            unit = functools.partial(
+                self._decide_and_store,
+                user=user,
+                event=event,
+                loaded=loaded,
+                latency_ms=latency_ms,
+                pressed_at=pressed_at,
+                now=now,
+            )
             try:
-                async with self._database.transaction() as session:
-                    if loaded is None:
-                        loaded = await load_conversation(
-                            session=session,
-                            key=user,
-                            language=self.settings.language.default,
-                            now=now,
-                            vault=self._vault,
-                        )
-                    if pressed_at is not None and pressed_at != loaded.step:
-                        event = ButtonExpired()
-                    decision = decide(loaded.session, event, now, self.settings.rules())
-                    step = StepRecord(
-                        event=event.name,
-                        provider=self._provider.name if latency_ms is not None else None,
-                        latency_ms=latency_ms,
-                        consent=self._consent_facts(decision, loaded.language),
-                    )
-                    saved = await save_decision(
-                        session=session,
-                        loaded=loaded,
-                        decision=decision,
-                        step=step,
-                        provider=self._provider.name,
-                        now=now,
-                        vault=self._vault,
-                    )
+                step = await self._database.run(unit)
             except StaleConversation:
                 # Another process moved this conversation on: the event is decided again
                 # against what is stored now.
@@ -189,15 +185,56 @@ class Runner:
                 continue
             log.info(
                 "user=%s verification=%s %s -[%s]-> %s outcome=%s",
-                saved.user_id,
-                saved.verification_id or loaded.verification_id,
-                loaded.session.state,
-                event.name,
-                decision.session.state,
-                decision.outcome,
+                step.saved.user_id,
+                step.saved.verification_id or step.loaded.verification_id,
+                step.loaded.session.state,
+                step.event.name,
+                step.decision.session.state,
+                step.decision.outcome,
             )
-            return saved, decision
+            return step.saved, step.decision
         raise StaleConversation("gave up after repeated concurrent changes")
+
+    def _decide_and_store(
+        self,
+        connection: Connection,
+        *,
+        user: UserKey,
+        event: Event,
+        loaded: Loaded | None,
+        latency_ms: int | None,
+        pressed_at: str | None,
+        now: datetime,
+    ) -> _Stored:
+        # One transaction: on SQLite this whole function runs on the database's thread in
+        # one hop; `decide` is pure and takes microseconds, so it runs there too.
+        if loaded is None:
+            loaded = load_conversation(
+                connection,
+                key=user,
+                language=self.settings.language.default,
+                now=now,
+                vault=self._vault,
+            )
+        if pressed_at is not None and pressed_at != loaded.step:
+            event = ButtonExpired()
+        decision = decide(loaded.session, event, now, self.settings.rules())
+        record = StepRecord(
+            event=event.name,
+            provider=self._provider.name if latency_ms is not None else None,
+            latency_ms=latency_ms,
+            consent=self._consent_facts(decision, loaded.language),
+        )
+        saved = save_decision(
+            connection,
+            loaded=loaded,
+            decision=decision,
+            step=record,
+            provider=self._provider.name,
+            now=now,
+            vault=self._vault,
+        )
+        return _Stored(loaded=loaded, event=event, decision=decision, saved=saved)
 
     def _consent_facts(self, decision: Decision, language: str) -> ConsentFacts | None:
         if not any(isinstance(effect, RecordConsent) for effect in decision.effects):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 
@@ -50,14 +51,15 @@ class Sweeper:
 
     async def sweep_once(self) -> int:
         """Handle every deadline due now; return how many users were handled."""
-        async with self._database.transaction() as session:
-            due = await due_users(
-                session=session,
+        due = await self._database.run(
+            functools.partial(
+                due_users,
                 now=self._clock(),
                 channel=self._channel,
                 external_id=self._external_id,
                 limit=self._batch,
             )
+        )
         for user in due:
             await self._runner.handle(user, DeadlinePassed(), self._channel_for(user))
         return len(due)

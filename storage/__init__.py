@@ -1,4 +1,4 @@
-"""Storage: SQLAlchemy 2 async models and the functions that read and write them (all the SQL)."""
+"""Storage: the schema, and the Core functions that read and write it, one transaction a step."""
 
 from storage.conversations import (
     ConsentFacts,

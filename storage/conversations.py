@@ -1,13 +1,18 @@
-"""Loading a user's conversation for `decide` and storing what it decided, in one transaction."""
+"""Loading a user's conversation for `decide` and storing what it decided, in one transaction.
+
+These are plain SQLAlchemy Core functions over a synchronous `Connection`: `Database.run` runs
+one of them (or a unit that calls several) as one transaction, on SQLite in the database's own
+thread and on PostgreSQL through the async engine's `run_sync`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Connection, CursorResult, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import (
     TERMINAL_STATES,
@@ -21,14 +26,16 @@ from flows import (
     VerifiedRecord,
     next_deadline,
 )
-from storage.models import Base, Consent, KycResult, User, Verification
+from storage.models import Base
 from storage.vault import NumberVault
 
 __all__ = [
     "ConsentFacts",
     "Loaded",
     "StaleConversation",
+    "StepRecord",
     "UserKey",
+    "due_users",
     "load_conversation",
     "save_decision",
 ]
@@ -36,19 +43,64 @@ __all__ = [
 
 # Built once: every stored step runs these, and building a statement (and its cache key)
 # each time cost more than running it. The SET clause follows the parameters' column names.
-_verification_table = Base.metadata.tables["verification"]
-_user_table = Base.metadata.tables["user"]
-_UPDATE_VERIFICATION = update(_verification_table).where(
-    _verification_table.c.id == bindparam("b_id"),
-    _verification_table.c.version == bindparam("b_version"),
+_user = Base.metadata.tables["user"]
+_verification = Base.metadata.tables["verification"]
+_consent = Base.metadata.tables["consent"]
+_kyc_result = Base.metadata.tables["kyc_result"]
+_flow_event = Base.metadata.tables["flow_event"]
+
+_LIVE_COLUMNS = (
+    "state",
+    "aadhaar_ciphertext",
+    "otp_reference",
+    "otp_sent_at",
+    "otp_expires_at",
+    "resend_at",
+    "idle_expires_at",
+    "call_expires_at",
+    "otp_sends",
+    "otp_attempts_left",
+    "invalid_entries",
+    "version",
 )
-_UPDATE_USER = update(_user_table).where(_user_table.c.id == bindparam("b_id"))
-_INSERT_FLOW_EVENT = insert(Base.metadata.tables["flow_event"])
+# One query for the user and the live verification: every update starts here.
 _LOAD_USER_AND_LIVE_VERIFICATION = (
-    select(User, Verification)
-    .outerjoin(Verification, and_(Verification.user_id == User.id, Verification.ended_at.is_(None)))
-    .where(User.channel == bindparam("b_channel"), User.external_id == bindparam("b_external_id"))
+    select(
+        _user.c.id,
+        _user.c.language,
+        _user.c.locked_until,
+        _user.c.otp_window_started_at,
+        _user.c.otp_requests_in_window,
+        _user.c.failure_window_started_at,
+        _user.c.failures_in_window,
+        _verification.c.id.label("verification_id"),
+        *(_verification.c[name] for name in _LIVE_COLUMNS),
+    )
+    .outerjoin(
+        _verification,
+        and_(_verification.c.user_id == _user.c.id, _verification.c.ended_at.is_(None)),
+    )
+    .where(
+        _user.c.channel == bindparam("b_channel"),
+        _user.c.external_id == bindparam("b_external_id"),
+    )
 )
+_INSERT_USER = insert(_user)
+_LATEST_RECORD = (
+    select(_kyc_result)
+    .where(_kyc_result.c.user_id == bindparam("b_user_id"))
+    .order_by(_kyc_result.c.verified_at.desc())
+    .limit(1)
+)
+_INSERT_VERIFICATION = insert(_verification)
+_UPDATE_VERIFICATION = update(_verification).where(
+    _verification.c.id == bindparam("b_id"),
+    _verification.c.version == bindparam("b_version"),
+)
+_UPDATE_USER = update(_user).where(_user.c.id == bindparam("b_id"))
+_INSERT_CONSENT = insert(_consent)
+_INSERT_KYC_RESULT = insert(_kyc_result)
+_INSERT_FLOW_EVENT = insert(_flow_event)
 
 
 class StaleConversation(Exception):
@@ -99,35 +151,34 @@ class StepRecord:
     consent: ConsentFacts | None = field(default=None)
 
 
-async def _user_and_live_verification(
-    session: AsyncSession, key: UserKey, language: str, now: datetime
-) -> tuple[User, Verification | None]:
-    # One query for both: every update starts here, so a round trip saved counts.
-    found = (
-        await session.execute(
-            _LOAD_USER_AND_LIVE_VERIFICATION,
-            {"b_channel": key.channel, "b_external_id": key.external_id},
-        )
-    ).first()
-    if found is not None:
-        return found.User, found.Verification
-    user = User(channel=key.channel, external_id=key.external_id, language=language, created_at=now)
-    session.add(user)
+def _new_user(connection: Connection, key: UserKey, language: str, now: datetime) -> int:
     try:
-        await session.flush()
+        result = connection.execute(
+            _INSERT_USER,
+            {
+                "channel": key.channel,
+                "external_id": key.external_id,
+                "language": language,
+                "created_at": now,
+                "otp_requests_in_window": 0,
+                "failures_in_window": 0,
+            },
+        )
     except IntegrityError as error:
         # Another process created this user first; loading again finds it.
         raise StaleConversation("the user was created concurrently") from error
-    return user, None
+    return _new_id(result)
 
 
-async def _latest_record(session: AsyncSession, user_id: int) -> VerifiedRecord | None:
-    row = await session.scalar(
-        select(KycResult)
-        .where(KycResult.user_id == user_id)
-        .order_by(KycResult.verified_at.desc())
-        .limit(1)
-    )
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no primary key for an INSERT")
+    return int(key[0])
+
+
+def _latest_record(connection: Connection, user_id: int) -> VerifiedRecord | None:
+    row = connection.execute(_LATEST_RECORD, {"b_user_id": user_id}).first()
     if row is None:
         return None
     return VerifiedRecord(
@@ -140,34 +191,37 @@ async def _latest_record(session: AsyncSession, user_id: int) -> VerifiedRecord 
     )
 
 
-def _standing(user: User, record: VerifiedRecord | None) -> Standing:
-    return Standing(
-        locked_until=user.locked_until,
-        otp_window_started_at=user.otp_window_started_at,
-        otp_requests_in_window=user.otp_requests_in_window,
-        failure_window_started_at=user.failure_window_started_at,
-        failures_in_window=user.failures_in_window,
-        record=record,
-    )
-
-
-async def load_conversation(
-    *, session: AsyncSession, key: UserKey, language: str, now: datetime, vault: NumberVault
+def load_conversation(
+    connection: Connection, *, key: UserKey, language: str, now: datetime, vault: NumberVault
 ) -> Loaded:
     """The user's live verification (or IDLE), creating the user on first contact."""
-    user, row = await _user_and_live_verification(session, key, language, now)
+    row = connection.execute(
+        _LOAD_USER_AND_LIVE_VERIFICATION,
+        {"b_channel": key.channel, "b_external_id": key.external_id},
+    ).first()
     if row is None:
-        # The last record is only looked at outside a verification (/start, /status).
-        standing = _standing(user, await _latest_record(session, user.id))
-        return Loaded(user_id=user.id, language=user.language, session=Session(standing=standing))
-    standing = _standing(user, None)
-    aadhaar = (
-        vault.open(row.aadhaar_ciphertext, user_id=user.id) if row.aadhaar_ciphertext else None
+        user_id = _new_user(connection, key, language, now)
+        return Loaded(user_id=user_id, language=language, session=Session())
+    standing = Standing(
+        locked_until=row.locked_until,
+        otp_window_started_at=row.otp_window_started_at,
+        otp_requests_in_window=row.otp_requests_in_window,
+        failure_window_started_at=row.failure_window_started_at,
+        failures_in_window=row.failures_in_window,
     )
+    if row.verification_id is None:
+        # The last record is only looked at outside a verification (/start, /status).
+        record = _latest_record(connection, row.id)
+        return Loaded(
+            user_id=row.id,
+            language=row.language,
+            session=Session(standing=replace(standing, record=record)),
+        )
+    sealed = row.aadhaar_ciphertext
     conversation = Session(
         state=State(row.state),
         standing=standing,
-        aadhaar=aadhaar,
+        aadhaar=vault.open(sealed, user_id=row.id) if sealed else None,
         otp_reference=row.otp_reference,
         otp_sent_at=row.otp_sent_at,
         otp_expires_at=row.otp_expires_at,
@@ -179,10 +233,10 @@ async def load_conversation(
         invalid_entries=row.invalid_entries,
     )
     return Loaded(
-        user_id=user.id,
-        language=user.language,
+        user_id=row.id,
+        language=row.language,
         session=conversation,
-        verification_id=row.id,
+        verification_id=row.verification_id,
         version=row.version,
     )
 
@@ -210,8 +264,8 @@ def _verification_values(
     }
 
 
-async def _store_verification(
-    session: AsyncSession,
+def _store_verification(
+    connection: Connection,
     loaded: Loaded,
     new: Session,
     *,
@@ -223,29 +277,26 @@ async def _store_verification(
     if loaded.verification_id is None:
         if new.state is State.IDLE:
             return None, 0
-        row = Verification(
-            user_id=loaded.user_id, provider=provider, created_at=now, version=1, **values
-        )
-        session.add(row)
+        row = {"user_id": loaded.user_id, "provider": provider, "created_at": now, "version": 1}
         try:
-            await session.flush()
+            result = connection.execute(_INSERT_VERIFICATION, {**row, **values})
         except IntegrityError as error:
             # Another process opened a verification for this user first.
             raise StaleConversation("a verification is already in progress") from error
-        return row.id, 1
+        return _new_id(result), 1
     where = {"b_id": loaded.verification_id, "b_version": loaded.version}
-    result = await session.execute(
+    result = connection.execute(
         _UPDATE_VERIFICATION, {**values, "version": loaded.version + 1, **where}
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise StaleConversation(
             f"verification {loaded.verification_id} changed since it was loaded"
         )
     return loaded.verification_id, loaded.version + 1
 
 
-async def _store_standing(session: AsyncSession, user_id: int, standing: Standing) -> None:
-    await session.execute(
+def _store_standing(connection: Connection, user_id: int, standing: Standing) -> None:
+    connection.execute(
         _UPDATE_USER,
         {
             "b_id": user_id,
@@ -258,6 +309,26 @@ async def _store_standing(session: AsyncSession, user_id: int, standing: Standin
     )
 
 
+def _consent_row(
+    facts: ConsentFacts,
+    effect: RecordConsent,
+    *,
+    loaded: Loaded,
+    verification_id: int,
+    now: datetime,
+) -> dict[str, object]:
+    return {
+        "user_id": loaded.user_id,
+        "verification_id": verification_id,
+        "notice_version": facts.notice_version,
+        "notice_hash": facts.notice_hash,
+        "purpose": facts.purpose,
+        "language": facts.language,
+        "decision": effect.decision.value,
+        "decided_at": now,
+    }
+
+
 def _result_row(
     record: VerifiedRecord,
     number: AadhaarNumber,
@@ -266,24 +337,24 @@ def _result_row(
     verification_id: int,
     provider: str,
     vault: NumberVault,
-) -> KycResult:
-    return KycResult(
-        user_id=loaded.user_id,
-        verification_id=verification_id,
-        provider=provider,
-        aadhaar_masked=record.masked_aadhaar,
-        aadhaar_hmac=vault.fingerprint(number),
-        name=record.name,
-        date_of_birth=record.date_of_birth,
-        gender=record.gender,
-        address=record.address,
-        verified_at=record.verified_at,
-    )
+) -> dict[str, object]:
+    return {
+        "user_id": loaded.user_id,
+        "verification_id": verification_id,
+        "provider": provider,
+        "aadhaar_masked": record.masked_aadhaar,
+        "aadhaar_hmac": vault.fingerprint(number),
+        "name": record.name,
+        "date_of_birth": record.date_of_birth,
+        "gender": record.gender,
+        "address": record.address,
+        "verified_at": record.verified_at,
+    }
 
 
-async def save_decision(
+def save_decision(
+    connection: Connection,
     *,
-    session: AsyncSession,
     loaded: Loaded,
     decision: Decision,
     step: StepRecord,
@@ -293,34 +364,28 @@ async def save_decision(
 ) -> Loaded:
     """Store the decided session, its consent or result and the flow event; return the next load."""
     new = decision.session
-    verification_id, version = await _store_verification(
-        session, loaded, new, provider=provider, now=now, vault=vault
+    verification_id, version = _store_verification(
+        connection, loaded, new, provider=provider, now=now, vault=vault
     )
     if new.standing != loaded.session.standing:
-        await _store_standing(session, loaded.user_id, new.standing)
+        _store_standing(connection, loaded.user_id, new.standing)
     for effect in decision.effects:
         if isinstance(effect, RecordConsent) and verification_id is not None:
             if step.consent is None:
                 raise ValueError("RecordConsent needs the notice facts: pass StepRecord.consent")
-            facts = step.consent
-            session.add(
-                Consent(
-                    user_id=loaded.user_id,
-                    verification_id=verification_id,
-                    notice_version=facts.notice_version,
-                    notice_hash=facts.notice_hash,
-                    purpose=facts.purpose,
-                    language=facts.language,
-                    decision=effect.decision.value,
-                    decided_at=now,
-                )
+            connection.execute(
+                _INSERT_CONSENT,
+                _consent_row(
+                    step.consent, effect, loaded=loaded, verification_id=verification_id, now=now
+                ),
             )
         elif isinstance(effect, SaveResult) and verification_id is not None:
             if loaded.session.aadhaar is None:
                 # decide asks for the number again instead; a result without its HMAC would
                 # be a record nobody can match later.
                 raise ValueError("SaveResult needs the number the verification was for")
-            session.add(
+            connection.execute(
+                _INSERT_KYC_RESULT,
                 _result_row(
                     effect.record,
                     loaded.session.aadhaar,
@@ -328,11 +393,9 @@ async def save_decision(
                     verification_id=verification_id,
                     provider=provider,
                     vault=vault,
-                )
+                ),
             )
-    # A plain INSERT: flow events are written on every step and never read back here, so the
-    # ORM's unit of work would only add cost.
-    await session.execute(
+    connection.execute(
         _INSERT_FLOW_EVENT,
         {
             "occurred_at": now,
@@ -359,9 +422,9 @@ async def save_decision(
     )
 
 
-async def due_users(
+def due_users(
+    connection: Connection,
     *,
-    session: AsyncSession,
     now: datetime,
     channel: str,
     external_id: str | None = None,
@@ -369,17 +432,17 @@ async def due_users(
 ) -> list[UserKey]:
     """Users on `channel` (or just `external_id` there) whose verification has a deadline due."""
     query = (
-        select(User.channel, User.external_id)
-        .join(Verification, Verification.user_id == User.id)
+        select(_user.c.channel, _user.c.external_id)
+        .join(_verification, _verification.c.user_id == _user.c.id)
         .where(
-            Verification.ended_at.is_(None),
-            Verification.due_at <= now,
-            User.channel == channel,
+            _verification.c.ended_at.is_(None),
+            _verification.c.due_at <= now,
+            _user.c.channel == channel,
         )
-        .order_by(Verification.due_at)
+        .order_by(_verification.c.due_at)
         .limit(limit)
     )
     if external_id is not None:
-        query = query.where(User.external_id == external_id)
-    rows = await session.execute(query)
+        query = query.where(_user.c.external_id == external_id)
+    rows = connection.execute(query)
     return [UserKey(channel=row.channel, external_id=row.external_id) for row in rows]

@@ -1,14 +1,15 @@
-"""Engines and sessions for SQLite (embedded default) and PostgreSQL (scale-out)."""
+"""Engines and transactions for SQLite (embedded default) and PostgreSQL (scale-out)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = ["Database"]
+
+T = TypeVar("T")
 
 
 def _tune_sqlite(dbapi_connection: Any, _: Any) -> None:
@@ -30,22 +33,39 @@ def _tune_sqlite(dbapi_connection: Any, _: Any) -> None:
 
 
 class Database:
-    """One engine and its session factory."""
+    """One database: an async engine for everything, and `run` for the per-step transactions."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+        self._thread: ThreadPoolExecutor | None = None
+        self._thread_engine: Engine | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._writer: contextlib.AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
-        )
+            self._writer = asyncio.Lock()
+            if not self._in_memory:
+                self._open_thread_engine()
 
     @property
     def is_sqlite(self) -> bool:
         """Whether this is the embedded SQLite store (one process only)."""
         return self.url.startswith("sqlite")
+
+    @property
+    def _in_memory(self) -> bool:
+        return make_url(self.url).database in (None, "", ":memory:")
+
+    def _open_thread_engine(self) -> None:
+        # Through aiosqlite every statement costs three or four hops between the event loop
+        # and aiosqlite's thread (cursor, execute, fetch, close), and SQLAlchemy's async
+        # adapter adds a greenlet switch to each: about 1.2 ms of CPU per step against
+        # 0.3 ms for the same statements run synchronously in one hop. So a whole step runs
+        # in this one thread, on the same file, through the standard sqlite3 driver.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kycbot-sqlite")
+        self._thread_engine = create_engine(make_url(self.url).set(drivername="sqlite"))
+        event.listen(self._thread_engine, "connect", _tune_sqlite)
 
     def session(self) -> AsyncSession:
         """A new session; use `async with db.session() as session, session.begin():`."""
@@ -61,6 +81,30 @@ class Database:
         async with self._writer, self.sessions() as session, session.begin():
             yield session
 
+    async def run(self, unit: Callable[[Connection], T]) -> T:
+        """Run `unit` (synchronous SQLAlchemy Core) in one transaction and return its result.
+
+        Committed when `unit` returns, rolled back when it raises. On SQLite it runs on the
+        database's own thread; on PostgreSQL through the async engine (`run_sync`).
+        """
+        async with self._writer:
+            if self._thread is not None and self._thread_engine is not None:
+                engine = self._thread_engine
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._thread, _in_transaction, engine, unit)
+            async with self.engine.begin() as connection:
+                return await connection.run_sync(unit)
+
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the SQLite thread)."""
+        if self._thread is not None and self._thread_engine is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._thread, self._thread_engine.dispose)
+            self._thread.shutdown(wait=True)
+            self._thread = None
         await self.engine.dispose()
+
+
+def _in_transaction(engine: Engine, unit: Callable[[Connection], T]) -> T:
+    with engine.begin() as connection:
+        return unit(connection)

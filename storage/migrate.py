@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -60,3 +63,30 @@ async def schema_revisions(database: Database) -> tuple[str | None, str | None]:
     """The revision the database is at and the one this code needs (equal when up to date)."""
     async with database.engine.connect() as connection:
         return await connection.run_sync(_pending)
+
+
+def _main() -> int:
+    """Upgrade the database named by KYCBOT_MIGRATE_URL (see storage.revision)."""
+    url = os.environ.get("KYCBOT_MIGRATE_URL")
+    if not url:
+        print("KYCBOT_MIGRATE_URL is not set", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(run())
+    except Exception as error:
+        # The class only: a driver's message may quote the URL with its password.
+        print(f"migration failed: {type(error).__name__}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import Connection
 
 from flows import (
     ConsentGiven,
@@ -71,10 +72,11 @@ class Chat:
 
     async def load(self, now: datetime) -> Loaded:
         """The conversation as the next update would see it."""
-        async with self.database.session() as session, session.begin():
-            return await load_conversation(
-                session=session, key=self.key, language=self.language, now=now, vault=self.vault
+        return await self.database.run(
+            lambda connection: load_conversation(
+                connection, key=self.key, language=self.language, now=now, vault=self.vault
             )
+        )
 
     async def walk(self, steps: list[Step], start: datetime = T0) -> list[tuple[Decision, Loaded]]:
         """Feed `steps` one STEP apart from `start`."""
@@ -87,13 +89,14 @@ class Chat:
         self, event: Event, now: datetime, *, consent: ConsentFacts | None = None
     ) -> tuple[Decision, Loaded]:
         """Feed `event` at `now`; the decision and what save_decision says comes next."""
-        async with self.database.session() as session, session.begin():
-            loaded = await load_conversation(
-                session=session, key=self.key, language=self.language, now=now, vault=self.vault
+
+        def unit(connection: Connection) -> tuple[Decision, Loaded]:
+            loaded = load_conversation(
+                connection, key=self.key, language=self.language, now=now, vault=self.vault
             )
             decision = decide(loaded.session, event, now, self.rules)
-            saved = await save_decision(
-                session=session,
+            saved = save_decision(
+                connection,
                 loaded=loaded,
                 decision=decision,
                 step=StepRecord(event=event.name, provider=self.provider, consent=consent),
@@ -101,7 +104,9 @@ class Chat:
                 now=now,
                 vault=self.vault,
             )
-        return decision, saved
+            return decision, saved
+
+        return await self.database.run(unit)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
@@ -364,8 +365,9 @@ class TestConversationStore:
         due = T0 + IDLE_TIMEOUT
 
         async def due_at(now: datetime, channel: str = "telegram", limit: int = 100) -> list[str]:
-            async with database.session() as session:
-                keys = await due_users(session=session, now=now, channel=channel, limit=limit)
+            keys = await database.run(
+                functools.partial(due_users, now=now, channel=channel, limit=limit)
+            )
             return [key.external_id for key in keys]
 
         assert await due_at(due - timedelta(seconds=1)) == []
@@ -383,11 +385,12 @@ class TestConversationStore:
         await chat.walk(PATH[:4])  # REQUESTING_OTP: the bot may have died during the call
         asked_at = T0 + 3 * STEP
         call_timeout = timedelta(seconds=Rules().call_timeout_seconds)
-        async with database.session() as session:
-            early = await due_users(
-                session=session, now=asked_at + call_timeout - STEP, channel="telegram"
-            )
-            late = await due_users(session=session, now=asked_at + call_timeout, channel="telegram")
+        early = await database.run(
+            functools.partial(due_users, now=asked_at + call_timeout - STEP, channel="telegram")
+        )
+        late = await database.run(
+            functools.partial(due_users, now=asked_at + call_timeout, channel="telegram")
+        )
         assert early == []
         assert late == [chat.key]
 
@@ -527,9 +530,9 @@ def _row(user_id: int, *, ended_at: datetime | None) -> Verification:
 async def _save(
     database: Database, vault: NumberVault, loaded: Loaded, decision: Decision, now: datetime
 ) -> Loaded:
-    async with database.session() as session, session.begin():
-        return await save_decision(
-            session=session,
+    return await database.run(
+        lambda connection: save_decision(
+            connection,
             loaded=loaded,
             decision=decision,
             step=StepRecord(event="Test"),
@@ -537,3 +540,4 @@ async def _save(
             now=now,
             vault=vault,
         )
+    )

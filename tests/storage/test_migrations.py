@@ -90,14 +90,15 @@ async def test_upgrade_after_downgrade_gives_a_working_schema(database: Database
     await upgrade(database)
     assert await _run(database, _drift) == []
     vault = NumberVault(encryption_key=b"e" * 32, hmac_key=b"k" * 32)
-    async with database.session() as session, session.begin():
-        loaded = await load_conversation(
-            session=session,
+    loaded = await database.run(
+        lambda connection: load_conversation(
+            connection,
             key=UserKey("telegram", "1"),
             language="en",
             now=datetime(2026, 1, 5, tzinfo=UTC),
             vault=vault,
         )
+    )
     assert loaded.verification_id is None
 
 
