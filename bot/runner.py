@@ -70,6 +70,7 @@ _LOG_LEVELS = {
     ProviderFailure.PROVIDER_DOWN: logging.WARNING,
     ProviderFailure.RATE_LIMITED: logging.WARNING,
     ProviderFailure.IN_PROGRESS: logging.WARNING,
+    ProviderFailure.UNCERTAIN: logging.WARNING,
 }
 
 

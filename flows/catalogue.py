@@ -65,6 +65,7 @@ class PromptKey(StrEnum):
     PROVIDER_DOWN = "provider_down"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_NO_ANSWER = "provider_no_answer"
+    PROVIDER_UNCERTAIN = "provider_uncertain"
     OTP_REQUESTS_EXHAUSTED = "otp_requests_exhausted"
     TOO_MANY_FAILURES = "too_many_failures"
     LOCKED = "locked"
@@ -225,6 +226,12 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     ),
     K.PROVIDER_NO_ANSWER: _spec(
         "The OTP service did not answer in time. Nothing was counted against you: please try again."
+    ),
+    K.PROVIDER_UNCERTAIN: _spec(
+        "The OTP service did not confirm that it sent an OTP. If an SMS arrives anyway, it "
+        "cannot be used here. Nothing was counted against you: you can ask for a new OTP in "
+        "{seconds} seconds.",
+        "seconds",
     ),
     K.OTP_REQUESTS_EXHAUSTED: _spec(
         "You have asked for {max_requests} OTPs in the last 24 hours, the most allowed.",

@@ -142,6 +142,9 @@ class ProviderFailure(StrEnum):
     WRONG_OTP = "wrong_otp"
     OTP_EXPIRED = "otp_expired"
     SESSION_INVALID = "session_invalid"
+    # An OTP request that was sent but never answered: an OTP may be on its way, so it is
+    # counted as a send and the next one waits for the cooldown.
+    UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True)

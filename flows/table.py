@@ -273,6 +273,12 @@ TABLE: tuple[Transition, ...] = (
     *request_failed(
         "provider_no_answer", _unexpected_deadline, o.come_back_later(K.PROVIDER_NO_ANSWER)
     ),
+    # Sent but never answered: an SMS may be on its way, so the next request waits the cooldown.
+    *request_failed(
+        "provider_uncertain",
+        failure_is(F.UNCERTAIN),
+        o.come_back_later(K.PROVIDER_UNCERTAIN, wait=True),
+    ),
     *request_failed(
         "provider_down",
         lambda context: isinstance(context.event, OtpNotSent),

@@ -733,6 +733,13 @@ REQUEST_FAILURES: tuple[tuple[str, Event, str, Line, int | None], ...] = (
         ln(K.PROVIDER_UNAVAILABLE),
         None,
     ),
+    (
+        "uncertain",
+        OtpNotSent(F.UNCERTAIN, detail="timeout after sending"),
+        "provider_uncertain",
+        ln(K.PROVIDER_UNCERTAIN, seconds=60),
+        60,
+    ),
     ("provider-down", OtpNotSent(F.PROVIDER_DOWN), "provider_down", ln(K.PROVIDER_DOWN), None),
     ("odd-answer", OtpNotSent(F.WRONG_OTP), "provider_down", ln(K.PROVIDER_DOWN), None),
     (
@@ -1407,6 +1414,7 @@ def test_wrong_otps_count_down_the_attempts() -> None:
             REQUESTING, OtpNotSent(F.RATE_LIMITED, retry_after_seconds=120), 120, id="first-request"
         ),
         pytest.param(REQUESTING, OtpNotSent(F.IN_PROGRESS), 60, id="no-retry-after"),
+        pytest.param(REQUESTING, OtpNotSent(F.UNCERTAIN), 60, id="uncertain-waits-the-cooldown"),
         pytest.param(
             (*AWAITING, At(60, ResendRequested())),
             OtpNotSent(F.RATE_LIMITED, retry_after_seconds=120),
