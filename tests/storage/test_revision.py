@@ -17,7 +17,7 @@ from storage.revision import SCHEMA_HEAD, MigrationFailed, migrate_in_child, sto
 
 def test_the_head_constant_is_alembics_head() -> None:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert SCHEMA_HEAD == head, "a new migration was added: set storage.revision.SCHEMA_HEAD"
+    assert head == SCHEMA_HEAD, "a new migration was added: set storage.revision.SCHEMA_HEAD"
 
 
 async def test_a_database_reports_its_revision(database: Database) -> None:
