@@ -30,6 +30,7 @@ from bot.rate_limit import MessageRateLimiter
 from bot.render import PARAGRAPH
 from bot.runner import Runner
 from bot.telegram_channel import TelegramChannel, parse_callback_data
+from bot.telegram_request import AiohttpRequest
 from flows import (
     ButtonExpired,
     Event,
@@ -162,12 +163,19 @@ class Handlers:
 
 def build_application(settings: Settings, runner: Runner) -> TelegramApp:
     """A PTB Application wired to `runner`, rate-limited, with ordered per-user processing."""
+    concurrent = settings.telegram.max_concurrent_updates
+    # An update makes its Bot API calls one after another, so it holds one connection at a
+    # time; the spare ones serve the sweeper and start-up calls without waiting for a slot.
+    spare_connections = 4
     builder = (
         ApplicationBuilder()
         .token(settings.telegram.token.get_secret_value())
         .base_url(settings.telegram.base_url)
+        # aiohttp, not PTB's httpx: the Bot API calls were the bot's largest CPU cost.
+        .request(AiohttpRequest(connection_pool_size=concurrent + spare_connections))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .rate_limiter(MessageRateLimiter(max_retries=3))
-        .concurrent_updates(PerUserUpdateProcessor(settings.telegram.max_concurrent_updates))
+        .concurrent_updates(PerUserUpdateProcessor(concurrent))
     )
     if settings.telegram.mode == "webhook":
         builder = builder.updater(None)  # updates arrive through our web app

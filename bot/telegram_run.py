@@ -65,7 +65,7 @@ async def run_telegram(settings: Settings) -> None:
     async with wired(settings, on_sms=_print_sms) as wiring:
         application = build_application(settings, wiring.runner)
         try:
-            await application.initialize()
+            await _initialize(application)
         except InvalidToken:
             raise StartupError("Telegram rejected the bot token (telegram.token)") from None
         except TelegramError as error:
@@ -74,6 +74,17 @@ async def run_telegram(settings: Settings) -> None:
             await _serve(settings, wiring, application)
         finally:
             await application.shutdown()
+
+
+async def _initialize(application: TelegramApp) -> None:
+    """Initialize the application; if that fails, close the HTTP sessions it opened."""
+    try:
+        await application.initialize()
+    except BaseException:
+        # The bot opens its sessions before getMe checks the token, and PTB's shutdown skips
+        # an application whose initialize failed: left open, aiohttp reports them at exit.
+        await application.bot.shutdown()
+        raise
 
 
 async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -> None:
