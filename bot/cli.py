@@ -54,6 +54,8 @@ def _keys(_: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from storage import Database
     from storage.migrate import upgrade
 
@@ -67,7 +69,12 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         finally:
             await database.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except (OSError, SQLAlchemyError) as error:
+        # The class only: a driver's message may quote the URL with its password.
+        print(f"cannot upgrade the database: {type(error).__name__}", file=sys.stderr)
+        return EXIT_STARTUP
     print("database schema is up to date")
     return 0
 

@@ -513,3 +513,21 @@ def test_config_check_accepts_a_good_file_and_rejects_a_bad_one(world: ChatWorld
     done = _run(world, "config", "check", str(bad))
     assert done.returncode == 2
     assert "flow.resend_cooldown" in _one_line(done.stderr)
+
+
+def test_db_upgrade_of_an_unreachable_database_says_so_in_one_line(world: ChatWorld) -> None:
+    # Nothing listens on port 1; the password must not appear in what is printed.
+    url = "postgresql+asyncpg://kycbot:s3cret-pw@127.0.0.1:1/kycbot"
+    environment = world.environment() | {"KYCBOT_DATABASE__URL": url}
+    done = subprocess.run(
+        world.command("db", "upgrade"),
+        env=environment,
+        cwd=world.directory,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot upgrade the database" in _one_line(done.stderr)
+    assert "s3cret-pw" not in done.stderr + done.stdout
