@@ -902,7 +902,7 @@ def _environment(fake: LeanBotApi, database_url: str) -> dict[str, str]:
         KYCBOT_SECURITY__HMAC_KEY=secrets.token_urlsafe(48),
         KYCBOT_SECURITY__ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(),
         KYCBOT_DATABASE__URL=database_url,
-        KYCBOT_PROVIDER__NAME="simulator",
+        KYCBOT_PROVIDER__ORDER="simulator",
         KYCBOT_PROVIDERS__SIMULATOR__LATENCY_MS="0",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
         NO_PROXY="127.0.0.1,localhost",

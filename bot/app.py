@@ -7,9 +7,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bot.config import Settings
+from pydantic import SecretStr
+
+from bot.config import ProviderName, Settings
 from bot.runner import Runner
 from kyc import KycProvider, SimulatedSms, SimulatorProvider
+from kyc.accuauth import AccuAuthProvider
+from kyc.fallback import ProviderChain
+from kyc.sandbox import SandboxProvider
 from storage import Database, NumberVault
 from storage.revision import SCHEMA_HEAD, MigrationFailed, migrate_in_child, stored_revision
 
@@ -34,13 +39,50 @@ class Wiring:
 def build_provider(
     settings: Settings, *, on_sms: Callable[[SimulatedSms], None] | None = None
 ) -> KycProvider:
-    """The configured KYC provider."""
+    """The configured KYC provider: one, or a chain in `provider.order` when there are several."""
+    try:
+        providers = [_one_provider(name, settings, on_sms) for name in settings.provider.order]
+    except ValueError as error:
+        # The clients name the setting in their message, never its value.
+        raise StartupError(f"cannot set up the providers: {error}") from None
+    return providers[0] if len(providers) == 1 else ProviderChain(providers)
+
+
+def _one_provider(
+    name: ProviderName, settings: Settings, on_sms: Callable[[SimulatedSms], None] | None
+) -> KycProvider:
+    if name == "sandbox":
+        sandbox = settings.providers.sandbox
+        return SandboxProvider(
+            base_url=sandbox.base_url,
+            api_key=_credential(sandbox.api_key, "providers.sandbox.api_key"),
+            api_secret=_credential(sandbox.api_secret, "providers.sandbox.api_secret"),
+            reason=sandbox.reason,
+            api_version=sandbox.api_version,
+            authorization_scheme=sandbox.authorization_scheme,
+            timeout_seconds=sandbox.timeout_seconds,
+        )
+    if name == "accuauth":
+        accuauth = settings.providers.accuauth
+        return AccuAuthProvider(
+            base_url=accuauth.base_url,
+            api_id=_credential(accuauth.api_id, "providers.accuauth.api_id"),
+            api_secret=_credential(accuauth.api_secret, "providers.accuauth.api_secret"),
+            timeout_seconds=accuauth.timeout_seconds,
+        )
     simulator = settings.providers.simulator
     return SimulatorProvider(
         on_sms=on_sms,
         otp_ttl_seconds=simulator.otp_ttl_seconds,
         latency_ms=simulator.latency_ms,
     )
+
+
+def _credential(value: SecretStr | None, key: str) -> str:
+    # Settings refuses a listed provider without its credentials; this only guards the types.
+    if value is None:
+        raise ValueError(f"{key} is not set")
+    return value.get_secret_value()
 
 
 @asynccontextmanager

@@ -25,6 +25,14 @@ from bot.config_errors import (
     describe,
     did_you_mean,
 )
+from bot.config_providers import (
+    AccuAuthSettings,
+    ProviderName,
+    ProviderSettings,
+    ProvidersSettings,
+    SandboxSettings,
+    SimulatorSettings,
+)
 from bot.config_sections import (
     LANGUAGE_CODE,
     ConsentSettings,
@@ -32,12 +40,8 @@ from bot.config_sections import (
     FlowSettings,
     LanguageSettings,
     LoggingSettings,
-    ProviderName,
-    ProviderSettings,
-    ProvidersSettings,
     ResultSettings,
     SecuritySettings,
-    SimulatorSettings,
     TelegramSettings,
 )
 from flows.catalogue import CATALOGUE, PromptKey, placeholder_problem
@@ -45,6 +49,7 @@ from flows.record import FieldPolicy
 from flows.rules import Rules
 
 __all__ = [
+    "AccuAuthSettings",
     "ConfigError",
     "ConsentSettings",
     "DatabaseSettings",
@@ -55,6 +60,7 @@ __all__ = [
     "ProviderSettings",
     "ProvidersSettings",
     "ResultSettings",
+    "SandboxSettings",
     "SecuritySettings",
     "Settings",
     "SimulatorSettings",
@@ -93,6 +99,13 @@ class Settings(BaseModel):
         if isinstance(data, dict) and "security" not in data:
             return {**data, "security": {}}
         return data
+
+    @model_validator(mode="after")
+    def _credentials_for_each_provider(self) -> Settings:
+        problem = self.providers.missing_credential(self.provider.order)
+        if problem is not None:
+            raise problem
+        return self
 
     @field_validator("prompts")
     @classmethod

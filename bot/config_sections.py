@@ -17,7 +17,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -39,17 +38,11 @@ __all__ = [
     "LanguageSettings",
     "LogLevel",
     "LoggingSettings",
-    "ProviderName",
-    "ProviderSettings",
-    "ProvidersSettings",
     "ResultSettings",
     "SecuritySettings",
-    "SimulatorSettings",
     "TelegramSettings",
 ]
 
-# A new provider is one more member here (plus its own section under `providers`).
-ProviderName = Literal["simulator"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 HMAC_KEY_MIN_LENGTH = 32
@@ -242,31 +235,6 @@ class ConsentSettings(BaseModel):
 
     notice_version: str = Field(default="2026-11-01", min_length=1)
     purpose: str = Field(default="kyc_onboarding", pattern=r"^[a-z][a-z0-9_]*$")
-
-
-class ProviderSettings(BaseModel):
-    """`[provider]`: which e-KYC provider the bot uses."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    name: ProviderName = "simulator"
-
-
-class SimulatorSettings(BaseModel):
-    """`[providers.simulator]`: the offline provider for the demo and the tests."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    latency_ms: NonNegativeInt = 0
-    otp_ttl_seconds: PositiveInt = 600
-
-
-class ProvidersSettings(BaseModel):
-    """`[providers.*]`: one section per provider."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
 
 
 class LoggingSettings(BaseModel):

@@ -222,7 +222,7 @@ class Runner:
         decision = decide(loaded.session, event, now, self.settings.rules())
         record = StepRecord(
             event=event.name,
-            provider=self._provider.name if latency_ms is not None else None,
+            provider=self._answered_by(event) if latency_ms is not None else None,
             latency_ms=latency_ms,
             consent=self._consent_facts(decision, loaded.language),
         )
@@ -306,15 +306,19 @@ class Runner:
             log.log(
                 level,
                 "provider %s answered %s in %d ms: %s",
-                self._provider.name,
+                self._answered_by(answer),
                 answer.failure.value,
                 latency_ms,
                 answer.detail or "-",
             )
         else:
-            log.info(
-                "provider %s answered %s in %d ms", self._provider.name, answer.name, latency_ms
-            )
+            name = self._answered_by(answer)
+            log.info("provider %s answered %s in %d ms", name, answer.name, latency_ms)
+
+    def _answered_by(self, answer: Event) -> str:
+        # With several providers configured, each answer names the one that gave it.
+        named = getattr(answer, "provider", "")
+        return named if isinstance(named, str) and named else self._provider.name
 
     async def _apologise(self, channel: Channel) -> None:
         try:

@@ -152,6 +152,7 @@ class OtpSent(Event):
     """The provider sent an OTP; `reference` identifies the OTP session at the provider."""
 
     reference: str = field(repr=False)
+    provider: str = ""  # which provider answered, when several are configured
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class OtpNotSent(Event):
     failure: ProviderFailure
     retry_after_seconds: int | None = None
     detail: str = ""
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class KycVerified(Event):
     """The provider accepted the OTP and returned e-KYC data."""
 
     data: KycData
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class OtpNotVerified(Event):
     failure: ProviderFailure
     retry_after_seconds: int | None = None
     detail: str = ""
+    provider: str = ""
 
 
 @dataclass(frozen=True)

@@ -531,3 +531,27 @@ def test_db_upgrade_of_an_unreachable_database_says_so_in_one_line(world: ChatWo
     assert done.returncode == 1
     assert "cannot upgrade the database" in _one_line(done.stderr)
     assert "s3cret-pw" not in done.stderr + done.stdout
+
+
+def test_a_provider_without_its_credentials_stops_the_start_naming_the_variable(
+    world: ChatWorld,
+) -> None:
+    environment = world.environment() | {
+        "KYCBOT_PROVIDER__ORDER": "sandbox",
+        "KYCBOT_PROVIDERS__SANDBOX__API_KEY": "key-4f1c",
+    }
+    done = subprocess.run(
+        world.command("chat", "--user", "x"),
+        env=environment,
+        cwd=world.directory,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    line = _one_line(done.stderr)
+    assert "KYCBOT_PROVIDERS__SANDBOX__API_SECRET" in line
+    assert "key-4f1c" not in done.stderr
+    # Never a silent fall back to the simulator: nothing started, nothing was stored.
+    assert not world.database.exists()

@@ -86,12 +86,22 @@ def test_example_file_documents_every_key() -> None:
             continue  # below
         section, key = lookup(parsed, path[:-1]), path[-1]
         field = lookup_field(path)
-        if field is SecretStr:
+        if field in (SecretStr, SecretStr | None):
             variable = "KYCBOT_" + "__".join(part.upper() for part in path)
             assert key not in section, f"{dotted} is a secret and must not be set in the file"
             assert f"# {variable}=" in text, f"{dotted}: show {variable} in a comment"
+        elif lookup_default(path) is None:
+            # TOML has no null: an optional key is shown commented out with an example.
+            assert f"# {key} = " in text, f"{dotted}: show it commented out in {EXAMPLE.name}"
         else:
             assert key in section, f"{dotted} is missing from {EXAMPLE.name}"
+
+
+def lookup_default(path: tuple[str, ...]) -> Any:
+    model: Any = Settings
+    for part in path[:-1]:
+        model = model.model_fields[part].annotation
+    return model.model_fields[path[-1]].default
 
 
 def lookup_field(path: tuple[str, ...]) -> Any:
@@ -119,7 +129,7 @@ def test_defaults_mirror_the_flow_rules() -> None:
     settings = load_settings(None, SECRETS)
     assert settings.rules() == Rules()
     assert settings.zone() == ZoneInfo("Asia/Kolkata")
-    assert settings.provider.name == "simulator"
+    assert settings.provider.order == ("simulator",)
     assert settings.language.default == "en"
     assert settings.logging.level == "INFO"
     assert settings.security.hmac_key_bytes() == HMAC_KEY.encode()
@@ -341,10 +351,42 @@ ERRORS = [
         id="unknown policy",
     ),
     pytest.param(
-        '[provider]\nname = "sandbox"\n',
+        '[provider]\norder = ["sandbox", "nsdl"]\n',
         {},
-        "provider.name: Input should be 'simulator'",
+        "provider.order.1: Input should be 'simulator', 'sandbox' or 'accuauth'",
         id="unknown provider",
+    ),
+    pytest.param(
+        "[provider]\norder = []\n",
+        {},
+        "provider.order: names no provider; list at least one, such as simulator",
+        id="no provider",
+    ),
+    pytest.param(
+        "",
+        {"KYCBOT_PROVIDER__ORDER": "sandbox, sandbox"},
+        "provider.order: names a provider twice (from KYCBOT_PROVIDER__ORDER)",
+        id="provider twice",
+    ),
+    pytest.param(
+        '[provider]\norder = ["sandbox"]\n',
+        {"KYCBOT_PROVIDERS__SANDBOX__API_KEY": "key"},
+        "providers.sandbox.api_secret: required because provider.order names sandbox; "
+        "set KYCBOT_PROVIDERS__SANDBOX__API_SECRET",
+        id="provider without its secret",
+    ),
+    pytest.param(
+        "",
+        {"KYCBOT_PROVIDER__ORDER": "simulator,accuauth"},
+        "providers.accuauth.api_id: required because provider.order names accuauth; "
+        "set KYCBOT_PROVIDERS__ACCUAUTH__API_ID",
+        id="fallback provider without credentials",
+    ),
+    pytest.param(
+        '[providers.sandbox]\nbase_url = "api.sandbox.co.in"\n',
+        {},
+        "providers.sandbox.base_url: must start with http:// or https://",
+        id="provider URL without scheme",
     ),
     pytest.param(
         '[database]\nurl = "kycbot.sqlite3"\n',

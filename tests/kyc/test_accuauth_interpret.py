@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows import KycData, KycVerified, OtpNotSent, OtpNotVerified, OtpSent, ProviderFailure
-from kyc.accuauth import Endpoint, interpret
+from kyc.accuauth_answers import Endpoint, interpret
 from kyc.wire import NoAnswer, Unanswered, WireReply
 
 F = ProviderFailure

@@ -1,4 +1,4 @@
-"""`kyc.sandbox.interpret` alone: the one mapping from Sandbox's answers, without I/O."""
+"""`kyc.sandbox_answers.interpret` alone: the one mapping from Sandbox's answers, without I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from flows import KycData, KycVerified, OtpSent
 from flows import ProviderFailure as F
-from kyc.sandbox import AccessToken, Endpoint, Refusal, interpret
+from kyc.sandbox_answers import AccessToken, Endpoint, Refusal, interpret
 from kyc.wire import NoAnswer, Unanswered, WireReply
 
 
