@@ -23,7 +23,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Consent", "FlowEvent", "KycResult", "User", "UtcDateTime", "Verification"]
+__all__ = [
+    "Base",
+    "Consent",
+    "DigiLockerSession",
+    "FlowEvent",
+    "KycResult",
+    "User",
+    "UtcDateTime",
+    "Verification",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -107,6 +116,9 @@ class Verification(Base):
     otp_attempts_left: Mapped[int] = mapped_column(default=0)
     invalid_entries: Mapped[int] = mapped_column(default=0)
     version: Mapped[int] = mapped_column(default=1)
+    # DigiLocker: the page the user opens (not personal data) and until when it is valid.
+    digilocker_url: Mapped[str | None] = mapped_column(String(1024))
+    digilocker_expires_at: Mapped[datetime | None]
 
 
 class Consent(Base):
@@ -139,13 +151,39 @@ class KycResult(Base):
         ForeignKey("verification.id", ondelete="CASCADE"), unique=True
     )
     provider: Mapped[str] = mapped_column(String(32))
-    aadhaar_masked: Mapped[str] = mapped_column(String(14))
-    aadhaar_hmac: Mapped[str] = mapped_column(String(64), index=True)
+    method: Mapped[str] = mapped_column(
+        String(16), default="aadhaar_otp", server_default=text("'aadhaar_otp'")
+    )
+    # An Aadhaar OTP verification knows the number; a DigiLocker one never sees it.
+    aadhaar_masked: Mapped[str | None] = mapped_column(String(14))
+    aadhaar_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    # DigiLocker's reference to the shared documents, sealed like the number, and its expiry.
+    reference_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reference_expires_at: Mapped[datetime | None]
     name: Mapped[str | None] = mapped_column(String(200))
     date_of_birth: Mapped[str | None] = mapped_column(String(10))
     gender: Mapped[str | None] = mapped_column(String(16))
     address: Mapped[str | None] = mapped_column(String(500))
     verified_at: Mapped[datetime]
+
+
+class DigiLockerSession(Base):
+    """One DigiLocker sign-in handed to a user: its state token (hashed) and PKCE verifier."""
+
+    __tablename__ = "digilocker_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    verification_id: Mapped[int] = mapped_column(
+        ForeignKey("verification.id", ondelete="CASCADE"), index=True
+    )
+    # A keyed hash: the token itself is a bearer credential for the callback.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    verifier_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # Set once, by the callback that claims it: a replayed state finds it used.
+    used_at: Mapped[datetime | None]
 
 
 class FlowEvent(Base):

@@ -17,7 +17,7 @@ from storage import Database, NumberVault, UserKey, load_conversation
 from storage.migrate import alembic_config, downgrade, upgrade
 from storage.models import Base
 
-MODEL_TABLES = {"user", "verification", "consent", "kyc_result", "flow_event"}
+MODEL_TABLES = {"user", "verification", "consent", "kyc_result", "digilocker_session", "flow_event"}
 
 
 def _script() -> ScriptDirectory:
@@ -106,3 +106,65 @@ async def test_upgrading_twice_is_a_no_op(database: Database) -> None:
     await upgrade(database)
     assert await _run(database, _drift) == []
     assert await _run(database, _current_revision) == _script().get_current_head()
+
+
+_OTP_RESULT = (
+    "INSERT INTO kyc_result (user_id, verification_id, provider, aadhaar_masked, aadhaar_hmac,"
+    " verified_at) VALUES (1, 1, 'simulator', 'XXXX XXXX 1234', :hmac, :at)"
+)
+
+
+def _one_user_and_verification(connection: Connection) -> None:
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    connection.execute(
+        text(
+            'INSERT INTO "user" (id, channel, external_id, language, created_at,'
+            " otp_requests_in_window, failures_in_window)"
+            " VALUES (1, 'telegram', '1', 'en', :at, 0, 0)"
+        ),
+        {"at": at},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO verification (id, user_id, state, provider, created_at, updated_at,"
+            " ended_at, otp_sends, otp_attempts_left, invalid_entries, version)"
+            " VALUES (1, 1, 'verified', 'simulator', :at, :at, :at, 1, 0, 0, 3)"
+        ),
+        {"at": at},
+    )
+    connection.execute(text(_OTP_RESULT), {"hmac": "ab" * 32, "at": at})
+
+
+def _methods(connection: Connection) -> list[tuple[str, str | None]]:
+    rows = connection.execute(text("SELECT method, aadhaar_hmac FROM kyc_result ORDER BY id"))
+    return [(row.method, row.aadhaar_hmac) for row in rows]
+
+
+async def test_results_from_before_digilocker_are_aadhaar_otp_results(database: Database) -> None:
+    await downgrade(database, "0001")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_one_user_and_verification)
+    await upgrade(database)
+    assert await _run(database, _methods) == [("aadhaar_otp", "ab" * 32)]
+
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO verification (id, user_id, state, provider, created_at, updated_at,"
+                " otp_sends, otp_attempts_left, invalid_entries, version)"
+                " VALUES (2, 1, 'verified', 'idto', :at, :at, 0, 0, 0, 2)"
+            ),
+            {"at": datetime(2026, 1, 6, tzinfo=UTC)},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO kyc_result (user_id, verification_id, provider, method, verified_at)"
+                " VALUES (1, 2, 'idto', 'digilocker', :at)"
+            ),
+            {"at": datetime(2026, 1, 6, tzinfo=UTC)},
+        )
+    # Going back down drops only what the older schema cannot hold: results without a number.
+    await downgrade(database, "0001")
+    async with database.engine.connect() as connection:
+        count = await connection.scalar(text("SELECT count(*) FROM kyc_result"))
+    assert count == 1
