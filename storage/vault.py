@@ -42,10 +42,27 @@ class NumberVault:
         except (InvalidTag, ValueError):
             return None
 
+    def seal_secret(self, value: str, *, user_id: int, purpose: str) -> bytes:
+        """Encrypt another secret of this user's (a PKCE verifier, a DigiLocker reference)."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, value.encode(), _bound_to(user_id, purpose))
+
+    def open_secret(self, sealed: bytes, *, user_id: int, purpose: str) -> str | None:
+        """Decrypt what `seal_secret` sealed for the same user and purpose; None otherwise."""
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        try:
+            return self._aead.decrypt(nonce, ciphertext, _bound_to(user_id, purpose)).decode()
+        except (InvalidTag, ValueError):
+            return None
+
+    def keyed_hash(self, value: str) -> str:
+        """A keyed HMAC-SHA256 of a token, to find it again without storing it."""
+        return hmac.new(self._hmac_key, value.encode(), hashlib.sha256).hexdigest()
+
     def fingerprint(self, number: AadhaarNumber) -> str:
         """A keyed HMAC-SHA256: the 12-digit space is small, so a plain hash would be reversible."""
         return hmac.new(self._hmac_key, number.reveal().encode(), hashlib.sha256).hexdigest()
 
 
-def _bound_to(user_id: int) -> bytes:
-    return f"kycbot/aadhaar/v1/user/{user_id}".encode()
+def _bound_to(user_id: int, purpose: str = "aadhaar") -> bytes:
+    return f"kycbot/{purpose}/v1/user/{user_id}".encode()
