@@ -27,6 +27,7 @@ from bot.config_errors import (
 )
 from bot.config_providers import (
     AccuAuthSettings,
+    IdtoSettings,
     ProviderName,
     ProviderSettings,
     ProvidersSettings,
@@ -43,10 +44,11 @@ from bot.config_sections import (
     ResultSettings,
     SecuritySettings,
     TelegramSettings,
+    WebSettings,
 )
 from flows.catalogue import CATALOGUE, PromptKey, placeholder_problem
 from flows.record import FieldPolicy
-from flows.rules import Rules
+from flows.rules import Method, Rules
 
 __all__ = [
     "AccuAuthSettings",
@@ -54,6 +56,7 @@ __all__ = [
     "ConsentSettings",
     "DatabaseSettings",
     "FlowSettings",
+    "IdtoSettings",
     "LanguageSettings",
     "LoggingSettings",
     "ProviderName",
@@ -65,6 +68,7 @@ __all__ = [
     "Settings",
     "SimulatorSettings",
     "TelegramSettings",
+    "WebSettings",
     "load_settings",
 ]
 
@@ -79,6 +83,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     security: SecuritySettings
     flow: FlowSettings = Field(default_factory=FlowSettings)
@@ -102,9 +107,16 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _credentials_for_each_provider(self) -> Settings:
-        problem = self.providers.missing_credential(self.provider.order)
+        digilocker = "digilocker" in self.flow.methods
+        problem = self.providers.missing_credential(self.provider.order, digilocker=digilocker)
         if problem is not None:
             raise problem
+        if digilocker and not self.web.public_url:
+            raise KeyProblem(
+                ("web", "public_url"),
+                "required because flow.methods names digilocker (DigiLocker sends users back "
+                "there); set KYCBOT_WEB__PUBLIC_URL",
+            )
         return self
 
     @field_validator("prompts")
@@ -149,6 +161,8 @@ class Settings(BaseModel):
             max_failed_verifications=flow.max_failed_verifications,
             lockout_seconds=flow.lockout_seconds,
             call_timeout_seconds=flow.call_timeout_seconds,
+            methods=tuple(Method(method) for method in flow.methods),
+            digilocker_ttl_seconds=flow.digilocker_ttl_seconds,
             field_policy=FieldPolicy(
                 name=result.name,
                 date_of_birth=result.date_of_birth,

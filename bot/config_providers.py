@@ -24,6 +24,7 @@ from bot.config_errors import KeyPath, KeyProblem, env_name
 
 __all__ = [
     "AccuAuthSettings",
+    "IdtoSettings",
     "ProviderName",
     "ProviderSettings",
     "ProvidersSettings",
@@ -129,6 +130,33 @@ class AccuAuthSettings(BaseModel):
         return None
 
 
+class IdtoSettings(BaseModel):
+    """`[providers.idto]`: IDTO's DigiLocker, the second verification method."""
+
+    model_config = _SECTION
+
+    base_url: str = "https://dev.idto.ai"
+    api_key: SecretStr | None = None
+    client_id: SecretStr | None = None
+    consent_purpose: str = Field(default="KYC verification for account onboarding", min_length=1)
+    # DigiLocker document codes the user is asked to share (ADHAR: the Aadhaar card).
+    documents_for_consent: tuple[str, ...] = Field(default=("ADHAR",), min_length=1)
+    redirect_to_signup: bool = False
+    timeout_seconds: PositiveFloat = 20.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    def missing(self) -> KeyPath | None:
+        """The first credential that is not set, as a key path below this section."""
+        for name in ("api_key", "client_id"):
+            if getattr(self, name) is None:
+                return (name,)
+        return None
+
+
 class ProvidersSettings(BaseModel):
     """`[providers.*]`: one section per provider."""
 
@@ -137,14 +165,19 @@ class ProvidersSettings(BaseModel):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     accuauth: AccuAuthSettings = Field(default_factory=AccuAuthSettings)
+    idto: IdtoSettings = Field(default_factory=IdtoSettings)
 
-    def missing_credential(self, order: tuple[ProviderName, ...]) -> KeyProblem | None:
-        """The first credential missing for a provider in `order`, naming its variable."""
-        for name in order:
+    def missing_credential(
+        self, order: tuple[ProviderName, ...], *, digilocker: bool
+    ) -> KeyProblem | None:
+        """The first credential missing for a provider in use, naming its variable."""
+        used: list[tuple[str, str]] = [(name, f"provider.order names {name}") for name in order]
+        if digilocker:
+            used.append(("idto", "flow.methods names digilocker"))
+        for name, because in used:
             section = getattr(self, name)
             missing = section.missing() if hasattr(section, "missing") else None
             if missing is not None:
                 path = ("providers", name, *missing)
-                reason = f"required because provider.order names {name}; set {env_name(path)}"
-                return KeyProblem(path, reason)
+                return KeyProblem(path, f"required because {because}; set {env_name(path)}")
         return None

@@ -41,6 +41,7 @@ __all__ = [
     "ResultSettings",
     "SecuritySettings",
     "TelegramSettings",
+    "WebSettings",
 ]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -86,6 +87,23 @@ class WebhookSettings(BaseModel):
         if secret and not _SECRET_TOKEN.fullmatch(secret):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
+
+
+class WebSettings(BaseModel):
+    """`[web]`: the bot's web app as users' browsers reach it (DigiLocker comes back there)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    # For example https://kyc.example.com; DigiLocker returns users to <public_url>/digilocker.
+    public_url: str = ""
+    # Where the web app listens in polling mode (in webhook mode it shares telegram.webhook's).
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=1, le=65535)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _http_url(value).rstrip("/") if value else value
 
 
 class TelegramSettings(BaseModel):
@@ -204,6 +222,27 @@ class FlowSettings(BaseModel):
     call_timeout_seconds: PositiveInt = 60
     sweep_interval_seconds: PositiveFloat = 5.0
     timezone: str = "Asia/Kolkata"
+    # How users may verify, in the order they are offered: aadhaar_otp, digilocker.
+    methods: tuple[Literal["aadhaar_otp", "digilocker"], ...] = ("aadhaar_otp",)
+    # How long a DigiLocker link handed to a user stays usable.
+    digilocker_ttl_seconds: PositiveInt = 600
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # From the environment the list comes as text: KYCBOT_FLOW__METHODS=aadhaar_otp,digilocker
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _distinct_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("names no method; list at least one, such as aadhaar_otp")
+        if len(set(value)) != len(value):
+            raise ValueError("names a method twice")
+        return value
 
     @field_validator("timezone")
     @classmethod

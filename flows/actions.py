@@ -18,8 +18,8 @@ from flows.effects import (
     RecordConsent,
     Reply,
 )
-from flows.events import ButtonAction, OtpNotSent, OtpNotVerified
-from flows.machine import Context
+from flows.events import ButtonAction, DigiLockerNotStarted, OtpNotSent, OtpNotVerified
+from flows.machine import BUSY_STATES, Context
 from flows.parsing import (
     AadhaarProblem,
     looks_sensitive,
@@ -29,12 +29,12 @@ from flows.replies import (
     consent_notice,
     current_prompt,
     line,
-    record_lines,
+    verified_lines,
     whole_minutes,
     with_prefix,
 )
 from flows.secrets import AadhaarNumber
-from flows.states import Session, Standing, State
+from flows.states import Session, Standing
 
 K = PromptKey
 Outcome = tuple[Session, tuple[Effect, ...]]
@@ -60,7 +60,7 @@ def reply(context: Context, session: Session, *prefix: Line, protect: bool = Fal
 def short(context: Context, session: Session, *lines: Line) -> Reply:
     """Just `lines`, keeping the buttons and the input hint of the current step."""
     base = current_prompt(session, context.now, context.rules)
-    return Reply(lines=lines, buttons=base.buttons, expects=base.expects)
+    return Reply(lines=lines, buttons=base.buttons, expects=base.expects, links=base.links)
 
 
 def delete_if_sensitive(context: Context) -> tuple[Effect, ...]:
@@ -71,7 +71,11 @@ def delete_if_sensitive(context: Context) -> tuple[Effect, ...]:
 def retry_seconds(context: Context) -> int:
     """The wait the provider asked for, or the configured cooldown."""
     event = context.event
-    asked = event.retry_after_seconds if isinstance(event, OtpNotSent | OtpNotVerified) else None
+    asked = (
+        event.retry_after_seconds
+        if isinstance(event, OtpNotSent | OtpNotVerified | DigiLockerNotStarted)
+        else None
+    )
     return asked if asked and asked > 0 else context.rules.resend_cooldown_seconds
 
 
@@ -112,9 +116,8 @@ def say_locked(context: Context, moved: Session) -> Outcome:
 
 
 def say_verified(context: Context, moved: Session) -> Outcome:
-    """Show a verified user their masked record."""
-    record = moved.standing.record
-    lines = record_lines(record) if record else ()
+    """Show a verified user what was kept of their verification: the masked record, or when."""
+    lines = verified_lines(moved.standing)
     return moved, (Reply(lines=(line(K.ALREADY_VERIFIED), *lines), protect_content=True),)
 
 
@@ -168,9 +171,7 @@ def unsupported(context: Context, moved: Session) -> Outcome:
 
 def use_buttons(context: Context, moved: Session) -> Outcome:
     """Text where a button is expected: hide it if number-like, then repeat the step."""
-    prefix = (
-        () if moved.state in {State.REQUESTING_OTP, State.VERIFYING_OTP} else (line(K.USE_BUTTONS),)
-    )
+    prefix = () if moved.state in BUSY_STATES else (line(K.USE_BUTTONS),)
     return moved, (*delete_if_sensitive(context), reply(context, moved, *prefix))
 
 
@@ -206,7 +207,7 @@ def ignore(context: Context, moved: Session) -> Outcome:
 
 
 def consent_given(context: Context, moved: Session) -> Outcome:
-    """Record the consent and ask for the number."""
+    """Record the consent and ask the next question: the number, or how to verify."""
     return moved, (RecordConsent(ConsentDecision.AGREED), reply(context, moved))
 
 

@@ -34,6 +34,11 @@ class PromptKey(StrEnum):
     BUTTON_CHANGE_NUMBER = "button_change_number"
     BUTTON_RESEND = "button_resend"
     BUTTON_START_OVER = "button_start_over"
+    BUTTON_USE_OTP = "button_use_otp"
+    BUTTON_USE_DIGILOCKER = "button_use_digilocker"
+    BUTTON_OPEN_DIGILOCKER = "button_open_digilocker"
+    METHOD_QUESTION = "method_question"
+    METHOD_UNAVAILABLE = "method_unavailable"
     INPUT_AADHAAR = "input_aadhaar"
     INPUT_OTP = "input_otp"
     ASK_AADHAAR = "ask_aadhaar"
@@ -58,6 +63,13 @@ class PromptKey(StrEnum):
     NO_SENDS_LEFT = "no_sends_left"
     BUSY_REQUESTING = "busy_requesting"
     BUSY_VERIFYING = "busy_verifying"
+    BUSY_STARTING_DIGILOCKER = "busy_starting_digilocker"
+    DIGILOCKER_OPEN = "digilocker_open"
+    DIGILOCKER_EXPIRED = "digilocker_expired"
+    BUSY_FETCHING_DIGILOCKER = "busy_fetching_digilocker"
+    DIGILOCKER_NOT_COMPLETED = "digilocker_not_completed"
+    DIGILOCKER_VERIFIED = "digilocker_verified"
+    DIGILOCKER_RECORD = "digilocker_record"
     PROVIDER_INVALID_AADHAAR = "provider_invalid_aadhaar"
     PROVIDER_NO_MOBILE = "provider_no_mobile"
     PROVIDER_RATE_LIMITED = "provider_rate_limited"
@@ -141,6 +153,13 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     K.BUTTON_CHANGE_NUMBER: _spec("Change number"),
     K.BUTTON_RESEND: _spec("Send a new OTP"),
     K.BUTTON_START_OVER: _spec("Start over"),
+    K.BUTTON_USE_OTP: _spec("Use Aadhaar OTP"),
+    K.BUTTON_USE_DIGILOCKER: _spec("Use DigiLocker"),
+    K.BUTTON_OPEN_DIGILOCKER: _spec("Open DigiLocker"),
+    K.METHOD_QUESTION: _spec("How would you like to verify your identity? Please choose below."),
+    K.METHOD_UNAVAILABLE: _spec(
+        "That way of verifying is not offered any more. Please choose one of the options below."
+    ),
     K.INPUT_AADHAAR: _spec("12-digit Aadhaar number"),
     K.INPUT_OTP: _spec("6-digit OTP"),
     K.ASK_AADHAAR: _spec(
@@ -198,6 +217,26 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     ),
     K.BUSY_REQUESTING: _spec("Your OTP is being requested. Please wait a moment."),
     K.BUSY_VERIFYING: _spec("Your OTP is being checked. Please wait a moment."),
+    K.BUSY_STARTING_DIGILOCKER: _spec(
+        "Your DigiLocker link is being prepared. Please wait a moment."
+    ),
+    K.DIGILOCKER_OPEN: _spec(
+        "Tap Open DigiLocker, sign in to DigiLocker and allow access to your Aadhaar. Then come "
+        "back to this chat: your verification finishes here. The link is valid for {minutes} min.",
+        "minutes",
+    ),
+    K.DIGILOCKER_EXPIRED: _spec(
+        "The DigiLocker link has expired. Nothing was counted against you: please choose again."
+    ),
+    K.BUSY_FETCHING_DIGILOCKER: _spec(
+        "Your DigiLocker verification is being completed. Please wait a moment."
+    ),
+    K.DIGILOCKER_NOT_COMPLETED: _spec(
+        "DigiLocker did not complete the verification: access was not allowed, or the link was "
+        "already used. Nothing was counted against you: please try again."
+    ),
+    K.DIGILOCKER_VERIFIED: _spec("Your identity is verified with DigiLocker. Thank you!"),
+    K.DIGILOCKER_RECORD: _spec("Verified with DigiLocker on: {verified_at}", "verified_at"),
     K.PROVIDER_INVALID_AADHAAR: _spec(
         "UIDAI did not accept this Aadhaar number. Please check it and type it again."
     ),

@@ -8,9 +8,11 @@ from flows.catalogue import PromptKey
 from flows.events import (
     ConsentDeclined,
     ConsentGiven,
+    DigiLockerChosen,
     Event,
     NumberChangeChosen,
     NumberConfirmed,
+    OtpMethodChosen,
     ResendRequested,
     StartOverChosen,
 )
@@ -25,6 +27,8 @@ __all__ = ["decide"]
 _BUTTON_EVENTS = (
     ConsentGiven,
     ConsentDeclined,
+    OtpMethodChosen,
+    DigiLockerChosen,
     NumberConfirmed,
     NumberChangeChosen,
     ResendRequested,
@@ -42,5 +46,6 @@ def decide(session: Session, event: Event, now: datetime, rules: Rules) -> Decis
         # An old button from an earlier step: say so and show what is asked now.
         reply = with_prefix(current_prompt(session, now, rules), line(PromptKey.STEP_OVER))
         return Decision(session=session, effects=(reply,), outcome="step_over")
-    # A provider answer or deadline that no longer fits the step (it was overtaken): drop it.
+    # A provider answer, deadline or DigiLocker return (a replayed callback) that no longer fits
+    # the step (it was overtaken): drop it, unchanged and unsaid.
     return Decision(session=session, effects=(), outcome="ignored")

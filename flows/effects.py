@@ -2,7 +2,7 @@
 
 Replies name prompts from the catalogue and their parameters; the runner renders them in the
 user's language. No effect holds an OTP or an Aadhaar number except the two provider calls,
-which live only in memory.
+which live only in memory; DigiLocker's code and reference key stay out of every repr.
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ __all__ = [
     "ConsentDecision",
     "DeleteUserMessage",
     "Effect",
+    "FetchDigiLockerReference",
     "InputHint",
     "Line",
+    "LinkButton",
     "RecordConsent",
     "Reply",
     "RequestOtp",
+    "SaveDigiLockerResult",
     "SaveResult",
     "ShowProgress",
+    "StartDigiLocker",
     "VerifyOtp",
 ]
 
@@ -52,6 +56,14 @@ class Button:
     label: PromptKey
 
 
+@dataclass(frozen=True)
+class LinkButton:
+    """A button that opens `url` in the browser; pressing it sends the bot nothing."""
+
+    label: PromptKey
+    url: str = field(repr=False)
+
+
 class InputHint(StrEnum):
     """What the user is expected to type next; shown as a placeholder in the input field."""
 
@@ -65,13 +77,16 @@ class Effect:
 
 @dataclass(frozen=True)
 class Reply(Effect):
-    """Send one message made of `lines`, with optional buttons."""
+    """Send one message made of `lines`, with optional buttons; `links` are shown first."""
 
     lines: tuple[Line, ...]
     buttons: tuple[Button, ...] = ()
     expects: InputHint | None = None
-    # Set when the message shows masked personal data: Telegram then forbids forwarding it.
+    # Set when the message shows masked personal data or a DigiLocker link: Telegram then
+    # forbids forwarding it.
     protect_content: bool = False
+    # Kept apart from `buttons`: a link has no action and never comes back as an event.
+    links: tuple[LinkButton, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,3 +138,28 @@ class SaveResult(Effect):
 @dataclass(frozen=True)
 class BeginNewVerification(Effect):
     """After this verification ends, start a fresh one as if the user had sent /start."""
+
+
+@dataclass(frozen=True)
+class StartDigiLocker(Effect):
+    """Open a DigiLocker session for this verification.
+
+    The runner makes the state token and the PKCE verifier, keeps them with the verification,
+    calls the provider and feeds back DigiLockerStarted or DigiLockerNotStarted.
+    """
+
+
+@dataclass(frozen=True)
+class FetchDigiLockerReference(Effect):
+    """Trade the `code` DigiLocker returned (with the kept PKCE verifier) for a reference key."""
+
+    code: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SaveDigiLockerResult(Effect):
+    """Store that DigiLocker verified this user, with the key that reads their documents."""
+
+    reference_key: str = field(repr=False)
+    expires_at: datetime | None
+    verified_at: datetime

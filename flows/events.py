@@ -3,15 +3,18 @@
 Event
 ├── user events: StartRequested, HelpRequested, StatusRequested, CancelRequested,
 │   UnknownCommandSent, UnsupportedMessageSent, TextSent, and the button presses
-│   ConsentGiven, ConsentDeclined, NumberConfirmed, NumberChangeChosen,
-│   ResendRequested, StartOverChosen
-├── provider answers: OtpSent, OtpNotSent, KycVerified, OtpNotVerified
+│   ConsentGiven, ConsentDeclined, OtpMethodChosen, DigiLockerChosen, NumberConfirmed,
+│   NumberChangeChosen, ResendRequested, StartOverChosen
+├── provider answers: OtpSent, OtpNotSent, KycVerified, OtpNotVerified,
+│   DigiLockerStarted, DigiLockerNotStarted, DigiLockerVerified, DigiLockerNotVerified
+├── DigiLockerReturned (from the web callback, once its state token is checked)
 └── DeadlinePassed (from the sweeper)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from flows.record import KycData
@@ -23,11 +26,18 @@ __all__ = [
     "ConsentDeclined",
     "ConsentGiven",
     "DeadlinePassed",
+    "DigiLockerChosen",
+    "DigiLockerNotStarted",
+    "DigiLockerNotVerified",
+    "DigiLockerReturned",
+    "DigiLockerStarted",
+    "DigiLockerVerified",
     "Event",
     "HelpRequested",
     "KycVerified",
     "NumberChangeChosen",
     "NumberConfirmed",
+    "OtpMethodChosen",
     "OtpNotSent",
     "OtpNotVerified",
     "OtpSent",
@@ -102,6 +112,16 @@ class ConsentGiven(Event):
 @dataclass(frozen=True)
 class ConsentDeclined(Event):
     """The user tapped "I do not agree"."""
+
+
+@dataclass(frozen=True)
+class OtpMethodChosen(Event):
+    """The user chose to verify with Aadhaar OTP."""
+
+
+@dataclass(frozen=True)
+class DigiLockerChosen(Event):
+    """The user chose to verify with DigiLocker (or asked for a fresh DigiLocker link)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,49 @@ class OtpNotVerified(Event):
 
 
 @dataclass(frozen=True)
+class DigiLockerStarted(Event):
+    """The provider opened a DigiLocker session; the user signs in and allows access at `url`."""
+
+    url: str = field(repr=False)
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class DigiLockerNotStarted(Event):
+    """The provider did not open a DigiLocker session. `detail` holds no personal data."""
+
+    failure: ProviderFailure
+    retry_after_seconds: int | None = None
+    detail: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class DigiLockerReturned(Event):
+    """The user came back from DigiLocker to the redirect URL with this `code`."""
+
+    code: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DigiLockerVerified(Event):
+    """The provider traded the code for `reference_key`, which reads the user's documents."""
+
+    reference_key: str = field(repr=False)
+    expires_at: datetime | None = None
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class DigiLockerNotVerified(Event):
+    """The provider did not trade the code (refused, spent, expired) or could not be reached."""
+
+    failure: ProviderFailure
+    detail: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True)
 class DeadlinePassed(Event):
     """The sweeper found a deadline of this verification due."""
 
@@ -197,6 +260,8 @@ class ButtonAction(StrEnum):
     CHANGE_NUMBER = "change_number"
     RESEND = "resend"
     START_OVER = "start_over"
+    USE_OTP = "use_otp"
+    USE_DIGILOCKER = "use_digilocker"
 
 
 _BUTTON_EVENTS: dict[ButtonAction, type[Event]] = {
@@ -206,6 +271,8 @@ _BUTTON_EVENTS: dict[ButtonAction, type[Event]] = {
     ButtonAction.CHANGE_NUMBER: NumberChangeChosen,
     ButtonAction.RESEND: ResendRequested,
     ButtonAction.START_OVER: StartOverChosen,
+    ButtonAction.USE_OTP: OtpMethodChosen,
+    ButtonAction.USE_DIGILOCKER: DigiLockerChosen,
 }
 
 

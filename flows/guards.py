@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flows.events import TextSent, UnsupportedMessageSent
-from flows.machine import Context
+from flows.machine import Context, Guard
 from flows.parsing import AadhaarProblem, parse_aadhaar, parse_otp
 from flows.replies import seconds_until, sends_left
+from flows.rules import Method
 from flows.secrets import AadhaarNumber
 
 
@@ -28,8 +29,24 @@ def is_locked(context: Context) -> bool:
 
 
 def is_verified(context: Context) -> bool:
-    """The user already has a verified record."""
-    return context.session.standing.record is not None
+    """The user is already verified, by any method."""
+    return context.session.standing.is_verified
+
+
+def offers(method: Method) -> Guard:
+    """The operator offers `method` (config may change while a verification runs)."""
+    return lambda context: method in context.rules.methods
+
+
+def several_methods(context: Context) -> bool:
+    """More than one method is offered, so the user chooses."""
+    return len(set(context.rules.methods)) > 1
+
+
+def digilocker_expired(context: Context) -> bool:
+    """The DigiLocker link is past its lifetime."""
+    expires = context.session.digilocker_expires_at
+    return expires is None or context.now >= expires
 
 
 def aadhaar_valid(context: Context) -> bool:

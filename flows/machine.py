@@ -13,7 +13,15 @@ from flows.states import TERMINAL_STATES, Session, State
 
 __all__ = ["BUSY_STATES", "Context", "Decision", "Transition", "next_deadline"]
 
-BUSY_STATES = frozenset({State.REQUESTING_OTP, State.VERIFYING_OTP})
+# A provider call is in flight: call_expires_at releases the step if the answer never comes.
+BUSY_STATES = frozenset(
+    {
+        State.REQUESTING_OTP,
+        State.VERIFYING_OTP,
+        State.STARTING_DIGILOCKER,
+        State.FETCHING_DIGILOCKER,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,9 @@ def apply(transition: Transition, context: Context) -> Decision:
         moved = replace(moved, call_expires_at=context.now + _call_timeout(context.rules))
     elif target not in BUSY_STATES:
         moved = replace(moved, call_expires_at=None)
+    if target is not State.AWAIT_DIGILOCKER:
+        # The link belongs to the step that shows it: a step that moves on spends it.
+        moved = replace(moved, digilocker_url=None, digilocker_expires_at=None)
     if target not in TERMINAL_STATES and not isinstance(context.event, DeadlinePassed):
         moved = replace(moved, idle_expires_at=context.now + context.rules.idle_timeout)
     session, effects = transition.action(context, moved)
@@ -111,6 +122,8 @@ def next_deadline(session: Session) -> datetime | None:
     candidates = [session.idle_expires_at]
     if session.state is State.AWAIT_OTP:
         candidates.append(session.otp_expires_at)
+    if session.state is State.AWAIT_DIGILOCKER:
+        candidates.append(session.digilocker_expires_at)
     if session.state in BUSY_STATES:
         candidates.append(session.call_expires_at)
     due = [moment for moment in candidates if moment is not None]

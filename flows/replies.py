@@ -6,16 +6,17 @@ import math
 from datetime import datetime
 
 from flows.catalogue import PromptKey
-from flows.effects import Button, InputHint, Line, ParamValue, Reply
+from flows.effects import Button, InputHint, Line, LinkButton, ParamValue, Reply
 from flows.events import ButtonAction
 from flows.record import VerifiedRecord
-from flows.rules import Rules
-from flows.states import Session, State
+from flows.rules import Method, Rules
+from flows.states import Session, Standing, State
 
 __all__ = [
     "consent_notice",
     "current_prompt",
     "line",
+    "method_buttons",
     "record_lines",
     "seconds_until",
     "whole_minutes",
@@ -37,6 +38,16 @@ CONSENT_PARTS = (
     K.CONSENT_QUESTION,
 )
 RESEND_BUTTON = Button(ButtonAction.RESEND, K.BUTTON_RESEND)
+METHOD_BUTTONS = {
+    Method.AADHAAR_OTP: Button(ButtonAction.USE_OTP, K.BUTTON_USE_OTP),
+    Method.DIGILOCKER: Button(ButtonAction.USE_DIGILOCKER, K.BUTTON_USE_DIGILOCKER),
+}
+_BUSY_LINES = {
+    State.REQUESTING_OTP: K.BUSY_REQUESTING,
+    State.VERIFYING_OTP: K.BUSY_VERIFYING,
+    State.STARTING_DIGILOCKER: K.BUSY_STARTING_DIGILOCKER,
+    State.FETCHING_DIGILOCKER: K.BUSY_FETCHING_DIGILOCKER,
+}
 
 
 def line(prompt: PromptKey, **params: ParamValue) -> Line:
@@ -65,6 +76,19 @@ def consent_notice() -> Reply:
             Button(ButtonAction.DECLINE, K.BUTTON_DECLINE),
         ),
     )
+
+
+def method_buttons(rules: Rules) -> tuple[Button, ...]:
+    """One button per configured method, in the configured order."""
+    return tuple(METHOD_BUTTONS[method] for method in dict.fromkeys(rules.methods))
+
+
+def verified_lines(standing: Standing) -> tuple[Line, ...]:
+    """What a verified user is shown of their verification."""
+    lines = record_lines(standing.record) if standing.record else ()
+    if standing.digilocker_verified_at is not None:
+        lines += (line(K.DIGILOCKER_RECORD, verified_at=standing.digilocker_verified_at),)
+    return lines
 
 
 def record_lines(record: VerifiedRecord) -> tuple[Line, ...]:
@@ -102,6 +126,12 @@ def current_prompt(session: Session, now: datetime, rules: Rules) -> Reply:
     masked = session.aadhaar.masked if session.aadhaar else ""
     if state is State.AWAIT_CONSENT:
         return consent_notice()
+    if state is State.AWAIT_METHOD:
+        return Reply(lines=(line(K.METHOD_QUESTION),), buttons=method_buttons(rules))
+    if state in _BUSY_LINES:
+        return Reply(lines=(line(_BUSY_LINES[state]),))
+    if state is State.AWAIT_DIGILOCKER:
+        return digilocker_prompt(session, now, rules)
     if state is State.AWAIT_AADHAAR:
         return Reply(lines=(line(K.ASK_AADHAAR),), expects=InputHint.AADHAAR)
     if state is State.AWAIT_CONFIRM:
@@ -113,10 +143,6 @@ def current_prompt(session: Session, now: datetime, rules: Rules) -> Reply:
             ),
             protect_content=True,
         )
-    if state is State.REQUESTING_OTP:
-        return Reply(lines=(line(K.BUSY_REQUESTING),))
-    if state is State.VERIFYING_OTP:
-        return Reply(lines=(line(K.BUSY_VERIFYING),))
     if state is State.AWAIT_OTP:
         buttons = (RESEND_BUTTON,) if sends_left(session, rules) > 0 else ()
         return Reply(
@@ -132,6 +158,27 @@ def current_prompt(session: Session, now: datetime, rules: Rules) -> Reply:
     return Reply(lines=(line(K.START_HINT),))
 
 
+def digilocker_prompt(session: Session, now: datetime, rules: Rules) -> Reply:
+    """The DigiLocker link with the minutes it has left, and the other way to verify."""
+    links: tuple[LinkButton, ...] = ()
+    if session.digilocker_url is not None:
+        links = (LinkButton(K.BUTTON_OPEN_DIGILOCKER, session.digilocker_url),)
+    others = tuple(
+        button
+        for button in method_buttons(rules)
+        if button.action is not ButtonAction.USE_DIGILOCKER
+    )
+    # Whole minutes left, rounded down: the link is never said to last longer than it does.
+    minutes = max(1, seconds_until(session.digilocker_expires_at, now) // 60)
+    return Reply(
+        lines=(line(K.DIGILOCKER_OPEN, minutes=minutes),),
+        buttons=others,
+        # Whoever opens the link can verify their own DigiLocker into this chat.
+        protect_content=True,
+        links=links,
+    )
+
+
 def with_prefix(reply: Reply, *prefix: Line, extra: tuple[Button, ...] = ()) -> Reply:
     """`reply` with `prefix` lines before it and `extra` buttons after its own."""
     return Reply(
@@ -139,4 +186,5 @@ def with_prefix(reply: Reply, *prefix: Line, extra: tuple[Button, ...] = ()) -> 
         buttons=(*reply.buttons, *extra),
         expects=reply.expects,
         protect_content=reply.protect_content,
+        links=reply.links,
     )

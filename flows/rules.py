@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from flows.record import FieldPolicy
 
-__all__ = ["Rules"]
+__all__ = ["Method", "Rules"]
+
+
+class Method(StrEnum):
+    """A way to verify; the value is its name in config (`[flow] methods`)."""
+
+    AADHAAR_OTP = "aadhaar_otp"
+    DIGILOCKER = "digilocker"
 
 
 @dataclass(frozen=True)
@@ -27,11 +35,19 @@ class Rules:
     # A provider call still "in flight" after this long was cut off by a crash: release the step.
     call_timeout_seconds: int = 60
     field_policy: FieldPolicy = field(default_factory=FieldPolicy)
+    # Offered in this order; with more than one, the user chooses after the consent.
+    methods: tuple[Method, ...] = (Method.AADHAAR_OTP,)
+    digilocker_ttl_seconds: int = 600
 
     @property
     def otp_ttl(self) -> timedelta:
         """How long an OTP may be used after it was sent."""
         return timedelta(seconds=self.otp_ttl_seconds)
+
+    @property
+    def digilocker_ttl(self) -> timedelta:
+        """How long a DigiLocker link may be used after it was made."""
+        return timedelta(seconds=self.digilocker_ttl_seconds)
 
     @property
     def idle_timeout(self) -> timedelta:

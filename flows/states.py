@@ -17,12 +17,16 @@ class State(StrEnum):
 
     IDLE = "idle"
     AWAIT_CONSENT = "await_consent"
+    AWAIT_METHOD = "await_method"
     AWAIT_AADHAAR = "await_aadhaar"
     AWAIT_CONFIRM = "await_confirm"
     REQUESTING_OTP = "requesting_otp"
     AWAIT_OTP = "await_otp"
     VERIFYING_OTP = "verifying_otp"
     AWAIT_RESEND = "await_resend"
+    STARTING_DIGILOCKER = "starting_digilocker"
+    AWAIT_DIGILOCKER = "await_digilocker"
+    FETCHING_DIGILOCKER = "fetching_digilocker"
     VERIFIED = "verified"
     DECLINED = "declined"
     CANCELLED = "cancelled"
@@ -49,6 +53,13 @@ class Standing:
     failure_window_started_at: datetime | None = None
     failures_in_window: int = 0
     record: VerifiedRecord | None = None
+    # DigiLocker leaves no masked record to show, only when it verified the user.
+    digilocker_verified_at: datetime | None = None
+
+    @property
+    def is_verified(self) -> bool:
+        """Whether a verification of this user has succeeded, by any method."""
+        return self.record is not None or self.digilocker_verified_at is not None
 
     def is_locked(self, now: datetime) -> bool:
         """Whether the user may not start or continue a verification at `now`."""
@@ -83,6 +94,11 @@ class Session:
     otp_sends: int = 0
     otp_attempts_left: int = 0
     invalid_entries: int = 0
+    # The link the user opens in AWAIT_DIGILOCKER, kept to show it again. Not personal data,
+    # but whoever opens it can verify their own DigiLocker into this chat, so it stays out of
+    # reprs and logs.
+    digilocker_url: str | None = field(default=None, repr=False)
+    digilocker_expires_at: datetime | None = None
 
     @property
     def is_live(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flows import actions as a
+from flows import digilocker_actions as d
 from flows import guards as g
 from flows import otp_actions as o
 from flows.catalogue import PromptKey
@@ -14,11 +15,18 @@ from flows.events import (
     ConsentDeclined,
     ConsentGiven,
     DeadlinePassed,
+    DigiLockerChosen,
+    DigiLockerNotStarted,
+    DigiLockerNotVerified,
+    DigiLockerReturned,
+    DigiLockerStarted,
+    DigiLockerVerified,
     Event,
     HelpRequested,
     KycVerified,
     NumberChangeChosen,
     NumberConfirmed,
+    OtpMethodChosen,
     OtpNotSent,
     OtpNotVerified,
     OtpSent,
@@ -32,6 +40,7 @@ from flows.events import (
     UnsupportedMessageSent,
 )
 from flows.machine import Action, Context, Guard, Transition, always
+from flows.rules import Method
 from flows.states import LIVE_STATES, State
 
 __all__ = ["TABLE"]
@@ -59,7 +68,8 @@ def failure_is(*failures: ProviderFailure) -> Guard:
 
     def guard(context: Context) -> bool:
         event = context.event
-        return isinstance(event, OtpNotSent | OtpNotVerified) and event.failure in failures
+        failed = OtpNotSent | OtpNotVerified | DigiLockerNotStarted | DigiLockerNotVerified
+        return isinstance(event, failed) and event.failure in failures
 
     return guard
 
@@ -117,7 +127,37 @@ def _unexpected_deadline(context: Context) -> bool:
     return isinstance(context.event, DeadlinePassed) and g.call_expired(context)
 
 
+def digilocker_failed(source: State, answer: type[Event]) -> Iterable[Transition]:
+    """The rows that send a failed DigiLocker call back to the choice of method.
+
+    The same messages as a failed OTP call, and nothing is counted: the user can choose again.
+    """
+    rows = (
+        (
+            "rate_limited",
+            failure_is(F.RATE_LIMITED),
+            o.come_back_later(K.PROVIDER_RATE_LIMITED, wait=True),
+        ),
+        (
+            "provider_unavailable",
+            failure_is(F.MISCONFIGURED, F.OUT_OF_QUOTA),
+            o.come_back_later(K.PROVIDER_UNAVAILABLE),
+        ),
+        ("provider_no_answer", _unexpected_deadline, o.come_back_later(K.PROVIDER_NO_ANSWER)),
+        (
+            "provider_down",
+            lambda context: isinstance(context.event, answer),
+            o.come_back_later(K.PROVIDER_DOWN),
+        ),
+    )
+    for outcome, guard, action in rows:
+        yield Transition(
+            _in(source), (answer, DeadlinePassed), outcome, S.AWAIT_METHOD, guard, action
+        )
+
+
 _START = (StartRequested, StartOverChosen)
+_CHOOSING = _in(S.AWAIT_METHOD, S.AWAIT_DIGILOCKER)
 _OTP_DEAD_TARGETS = ((S.AWAIT_RESEND, g.has_sends_left), (S.FAILED, g.no_sends_left))
 
 TABLE: tuple[Transition, ...] = (
@@ -182,6 +222,22 @@ TABLE: tuple[Transition, ...] = (
         _in(S.AWAIT_CONSENT),
         (ConsentGiven,),
         "consent_given",
+        S.AWAIT_METHOD,
+        g.several_methods,
+        a.consent_given,
+    ),
+    Transition(
+        _in(S.AWAIT_CONSENT),
+        (ConsentGiven,),
+        "consent_given",
+        S.STARTING_DIGILOCKER,
+        g.offers(Method.DIGILOCKER),
+        d.consent_then_digilocker,
+    ),
+    Transition(
+        _in(S.AWAIT_CONSENT),
+        (ConsentGiven,),
+        "consent_given",
         S.AWAIT_AADHAAR,
         action=a.consent_given,
     ),
@@ -192,6 +248,69 @@ TABLE: tuple[Transition, ...] = (
         S.DECLINED,
         action=a.consent_declined,
     ),
+    # --- how to verify: asked when several methods are offered, and offered again under the link
+    Transition(
+        _CHOOSING,
+        (OtpMethodChosen,),
+        "otp_chosen",
+        S.AWAIT_AADHAAR,
+        g.offers(Method.AADHAAR_OTP),
+        d.ask_number,
+    ),
+    Transition(
+        _CHOOSING,
+        (DigiLockerChosen,),
+        "digilocker_chosen",
+        S.STARTING_DIGILOCKER,
+        g.offers(Method.DIGILOCKER),
+        d.start_digilocker,
+    ),
+    # A button of a method the operator no longer offers.
+    Transition(
+        _CHOOSING,
+        (OtpMethodChosen, DigiLockerChosen),
+        "method_unavailable",
+        None,
+        action=a.then_prompt(K.METHOD_UNAVAILABLE),
+    ),
+    # --- DigiLocker ------------------------------------------------------------------------------
+    Transition(
+        _in(S.STARTING_DIGILOCKER),
+        (DigiLockerStarted,),
+        "digilocker_started",
+        S.AWAIT_DIGILOCKER,
+        action=d.link_ready,
+    ),
+    *digilocker_failed(S.STARTING_DIGILOCKER, DigiLockerNotStarted),
+    # A return after the deadline but before the sweep is still traded: the provider decides.
+    # In any other state a return (a replayed callback) has no row, so `decide` drops it.
+    Transition(
+        _in(S.AWAIT_DIGILOCKER),
+        (DigiLockerReturned,),
+        "digilocker_returned",
+        S.FETCHING_DIGILOCKER,
+        action=d.fetch_reference,
+    ),
+    Transition(
+        _in(S.AWAIT_DIGILOCKER),
+        (DeadlinePassed,),
+        "digilocker_expired",
+        S.AWAIT_METHOD,
+        g.digilocker_expired,
+        a.then_prompt(K.DIGILOCKER_EXPIRED),
+    ),
+    Transition(
+        _in(S.FETCHING_DIGILOCKER), (DigiLockerVerified,), "verified", S.VERIFIED, action=d.verified
+    ),
+    Transition(
+        _in(S.FETCHING_DIGILOCKER),
+        (DigiLockerNotVerified,),
+        "digilocker_not_completed",
+        S.AWAIT_METHOD,
+        failure_is(F.SESSION_INVALID),
+        a.then_prompt(K.DIGILOCKER_NOT_COMPLETED),
+    ),
+    *digilocker_failed(S.FETCHING_DIGILOCKER, DigiLockerNotVerified),
     # --- the number ------------------------------------------------------------------------------
     Transition(
         _in(S.AWAIT_AADHAAR, S.AWAIT_CONFIRM),

@@ -383,6 +383,25 @@ ERRORS = [
         id="fallback provider without credentials",
     ),
     pytest.param(
+        "",
+        {"KYCBOT_FLOW__METHODS": "aadhaar_otp,digilocker"},
+        "providers.idto.api_key: required because flow.methods names digilocker; "
+        "set KYCBOT_PROVIDERS__IDTO__API_KEY",
+        id="digilocker without IDTO credentials",
+    ),
+    pytest.param(
+        '[flow]\nmethods = ["digilocker"]\n',
+        {"KYCBOT_PROVIDERS__IDTO__API_KEY": "k", "KYCBOT_PROVIDERS__IDTO__CLIENT_ID": "c"},
+        "web.public_url: required because flow.methods names digilocker",
+        id="digilocker without a public URL",
+    ),
+    pytest.param(
+        '[flow]\nmethods = ["otp"]\n',
+        {},
+        "flow.methods.0: Input should be 'aadhaar_otp' or 'digilocker'",
+        id="unknown method",
+    ),
+    pytest.param(
         '[providers.sandbox]\nbase_url = "api.sandbox.co.in"\n',
         {},
         "providers.sandbox.base_url: must start with http:// or https://",

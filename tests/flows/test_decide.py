@@ -31,17 +31,27 @@ from flows import (
     DeadlinePassed,
     Decision,
     DeleteUserMessage,
+    DigiLockerChosen,
+    DigiLockerNotStarted,
+    DigiLockerNotVerified,
+    DigiLockerReturned,
+    DigiLockerStarted,
+    DigiLockerVerified,
     Effect,
     Event,
+    FetchDigiLockerReference,
     GenderPolicy,
     HelpRequested,
     InputHint,
     KycData,
     KycVerified,
     Line,
+    LinkButton,
+    Method,
     NumberChangeChosen,
     NumberConfirmed,
     Otp,
+    OtpMethodChosen,
     OtpNotSent,
     OtpNotVerified,
     OtpSent,
@@ -52,9 +62,11 @@ from flows import (
     RequestOtp,
     ResendRequested,
     Rules,
+    SaveDigiLockerResult,
     SaveResult,
     Session,
     ShowProgress,
+    StartDigiLocker,
     StartOverChosen,
     StartRequested,
     State,
@@ -68,7 +80,7 @@ from flows import (
     looks_sensitive,
     next_deadline,
 )
-from flows.machine import Context
+from flows.machine import BUSY_STATES, Context
 from tests.aadhaar_numbers import corrupt_check_digit, in_script, make_aadhaar, make_palindrome
 
 K = PromptKey
@@ -79,6 +91,9 @@ S = State
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 RULES = Rules()
+BOTH = Rules(methods=(Method.AADHAAR_OTP, Method.DIGILOCKER))
+DIGILOCKER_FIRST = Rules(methods=(Method.DIGILOCKER, Method.AADHAAR_OTP))
+DIGILOCKER_ONLY = Rules(methods=(Method.DIGILOCKER,))
 
 NUMBER = make_aadhaar("52839104766")
 OTHER_NUMBER = make_aadhaar("61740293855")
@@ -94,6 +109,11 @@ KYC = KycData(
     address="12 MG Road, Bengaluru, Karnataka 560001",
     state="Karnataka",
 )
+# What DigiLocker hands out: none of it may show in a repr.
+URL = "https://digilocker.example/authorize?state=link-state-1"
+CODE = "dl-code-1"
+REFERENCE_KEY = "dl-key-1"
+KEY_EXPIRES = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def seconds(value: float) -> datetime:
@@ -167,6 +187,23 @@ LIVE_PATHS: dict[State, tuple[Step, ...]] = {
     S.VERIFYING_OTP: VERIFYING,
     S.AWAIT_RESEND: RESENDING,
 }
+# With both methods offered (BOTH), consenting asks how to verify.
+CHOOSING = CONSENTED
+STARTING_DL = (*CHOOSING, DigiLockerChosen())  # the call is cut off at 60
+AWAITING_DL = (*STARTING_DL, DigiLockerStarted(URL))  # the link expires at 600, idle at 900
+FETCHING_DL = (*AWAITING_DL, At(100, DigiLockerReturned(CODE)))  # the call is cut off at 160
+DL_VERIFIED = (*FETCHING_DL, DigiLockerVerified(REFERENCE_KEY, KEY_EXPIRES))  # verified at 100
+DIGILOCKER_PATHS: dict[State, tuple[Step, ...]] = {
+    S.AWAIT_METHOD: CHOOSING,
+    S.STARTING_DIGILOCKER: STARTING_DL,
+    S.AWAIT_DIGILOCKER: AWAITING_DL,
+    S.FETCHING_DIGILOCKER: FETCHING_DL,
+}
+# Every step of a verification, with the rules its path needs.
+EVERY_LIVE_PATH: tuple[tuple[State, tuple[Step, ...], Rules], ...] = (
+    *((state, path, RULES) for state, path in LIVE_PATHS.items()),
+    *((state, path, BOTH) for state, path in DIGILOCKER_PATHS.items()),
+)
 
 
 def later(offset: float, steps: tuple[Step, ...]) -> tuple[Step, ...]:
@@ -232,7 +269,10 @@ BUTTON_LABELS = {
     B.CHANGE_NUMBER: K.BUTTON_CHANGE_NUMBER,
     B.RESEND: K.BUTTON_RESEND,
     B.START_OVER: K.BUTTON_START_OVER,
+    B.USE_OTP: K.BUTTON_USE_OTP,
+    B.USE_DIGILOCKER: K.BUTTON_USE_DIGILOCKER,
 }
+LINK = LinkButton(K.BUTTON_OPEN_DIGILOCKER, URL)
 
 
 def confirm(masked: str = MASKED) -> Line:
@@ -259,6 +299,10 @@ def locked(until: datetime) -> Line:
     return ln(K.LOCKED, until=until)
 
 
+def open_digilocker(minutes: int = 10) -> Line:
+    return ln(K.DIGILOCKER_OPEN, minutes=minutes)
+
+
 @dataclass(frozen=True)
 class Prompt:
     """The question of one step, as shown again after any interruption."""
@@ -267,6 +311,7 @@ class Prompt:
     buttons: tuple[ButtonAction, ...] = ()
     expects: InputHint | None = None
     protect: bool = False
+    links: tuple[LinkButton, ...] = ()
 
 
 CURRENT_PROMPTS = {
@@ -277,6 +322,12 @@ CURRENT_PROMPTS = {
     S.AWAIT_OTP: Prompt((ask_otp(),), (B.RESEND,), InputHint.OTP),
     S.VERIFYING_OTP: Prompt((ln(K.BUSY_VERIFYING),)),
     S.AWAIT_RESEND: Prompt((OTP_DEAD, offer()), (B.RESEND,)),
+    # The steps below as they are shown with both methods offered (BOTH).
+    S.AWAIT_METHOD: Prompt((ln(K.METHOD_QUESTION),), (B.USE_OTP, B.USE_DIGILOCKER)),
+    S.STARTING_DIGILOCKER: Prompt((ln(K.BUSY_STARTING_DIGILOCKER),)),
+    # The link lets whoever opens it verify into this chat, so it may not be forwarded.
+    S.AWAIT_DIGILOCKER: Prompt((open_digilocker(),), (B.USE_OTP,), protect=True, links=(LINK,)),
+    S.FETCHING_DIGILOCKER: Prompt((ln(K.BUSY_FETCHING_DIGILOCKER),)),
 }
 
 
@@ -291,6 +342,7 @@ class Seen:
     expects: InputHint | None = None
     protect: bool = False
     effects: tuple[Effect, ...] = ()
+    links: tuple[LinkButton, ...] = ()
 
 
 def seen(decision: Decision) -> Seen:
@@ -305,6 +357,7 @@ def seen(decision: Decision) -> Seen:
         expects=reply.expects,
         protect=reply.protect_content,
         effects=tuple(effect for effect in decision.effects if not isinstance(effect, Reply)),
+        links=reply.links,
     )
 
 
@@ -325,6 +378,7 @@ def shown(
         prompt.expects,
         prompt.protect,
         effects,
+        prompt.links,
     )
 
 
@@ -1111,6 +1165,404 @@ def _verify_cases() -> Iterator[Case]:
     )
 
 
+START_DIGILOCKER = (ShowProgress(), StartDigiLocker())
+CONSENT_RECORDED = RecordConsent(ConsentDecision.AGREED)
+
+
+def _method_cases() -> Iterator[Case]:
+    choosing = CURRENT_PROMPTS[S.AWAIT_METHOD]
+    yield Case(
+        "consent-given-both-methods",
+        STARTED,
+        ConsentGiven(),
+        shown(S.AWAIT_METHOD, "consent_given", choosing, effects=(CONSENT_RECORDED,)),
+        rules=BOTH,
+    )
+    yield Case(
+        "consent-given-methods-in-configured-order",
+        STARTED,
+        ConsentGiven(),
+        shown(
+            S.AWAIT_METHOD,
+            "consent_given",
+            replace(choosing, buttons=(B.USE_DIGILOCKER, B.USE_OTP)),
+            effects=(CONSENT_RECORDED,),
+        ),
+        rules=DIGILOCKER_FIRST,
+    )
+    yield Case(
+        "consent-given-digilocker-only",
+        STARTED,
+        ConsentGiven(),
+        Seen(S.STARTING_DIGILOCKER, "consent_given", effects=(CONSENT_RECORDED, *START_DIGILOCKER)),
+        rules=DIGILOCKER_ONLY,
+    )
+    yield Case(
+        "otp-chosen",
+        CHOOSING,
+        OtpMethodChosen(),
+        shown(S.AWAIT_AADHAAR, "otp_chosen", CURRENT_PROMPTS[S.AWAIT_AADHAAR]),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-chosen",
+        CHOOSING,
+        DigiLockerChosen(),
+        Seen(S.STARTING_DIGILOCKER, "digilocker_chosen", effects=START_DIGILOCKER),
+        rules=BOTH,
+    )
+    # The operator changed the methods while the question was on screen.
+    yield Case(
+        "otp-chosen-when-no-longer-offered",
+        CHOOSING,
+        OtpMethodChosen(),
+        shown(
+            S.AWAIT_METHOD,
+            "method_unavailable",
+            replace(choosing, buttons=(B.USE_DIGILOCKER,)),
+            ln(K.METHOD_UNAVAILABLE),
+        ),
+        rules=BOTH,
+        final_rules=DIGILOCKER_ONLY,
+    )
+    yield Case(
+        "digilocker-chosen-when-no-longer-offered",
+        CHOOSING,
+        DigiLockerChosen(),
+        shown(
+            S.AWAIT_METHOD,
+            "method_unavailable",
+            replace(choosing, buttons=(B.USE_OTP,)),
+            ln(K.METHOD_UNAVAILABLE),
+        ),
+        rules=BOTH,
+        final_rules=RULES,
+    )
+    yield Case(
+        "method-text",
+        CHOOSING,
+        TextSent("otp please"),
+        shown(S.AWAIT_METHOD, "use_buttons", choosing, ln(K.USE_BUTTONS)),
+        rules=BOTH,
+    )
+    yield Case(
+        "method-text-with-number",
+        CHOOSING,
+        TextSent(NUMBER),
+        shown(S.AWAIT_METHOD, "use_buttons", choosing, ln(K.USE_BUTTONS), effects=(DELETE,)),
+        rules=BOTH,
+    )
+    yield Case(
+        "method-stale-button",
+        CHOOSING,
+        NumberConfirmed(),
+        shown(S.AWAIT_METHOD, "step_over", choosing, ln(K.STEP_OVER)),
+        rules=BOTH,
+    )
+    yield Case(
+        "method-deadline-not-due",
+        CHOOSING,
+        At(899, DeadlinePassed()),
+        Seen(S.AWAIT_METHOD, "not_due"),
+        rules=BOTH,
+    )
+    # With the default rules nobody is asked, so a method button is always an old one.
+    yield Case(
+        "method-button-at-consent",
+        STARTED,
+        DigiLockerChosen(),
+        shown(S.AWAIT_CONSENT, "step_over", CURRENT_PROMPTS[S.AWAIT_CONSENT], ln(K.STEP_OVER)),
+    )
+    yield Case(
+        "method-button-at-aadhaar",
+        CONSENTED,
+        OtpMethodChosen(),
+        shown(S.AWAIT_AADHAAR, "step_over", CURRENT_PROMPTS[S.AWAIT_AADHAAR], ln(K.STEP_OVER)),
+    )
+
+
+# (name, failure, outcome, first line) of a failed DigiLocker call: starting and fetching fail
+# the same way, back to the choice of method, counting nothing.
+DIGILOCKER_FAILURES: tuple[tuple[str, ProviderFailure, str, Line], ...] = (
+    ("rate-limited", F.RATE_LIMITED, "rate_limited", ln(K.PROVIDER_RATE_LIMITED, seconds=60)),
+    ("misconfigured", F.MISCONFIGURED, "provider_unavailable", ln(K.PROVIDER_UNAVAILABLE)),
+    ("out-of-quota", F.OUT_OF_QUOTA, "provider_unavailable", ln(K.PROVIDER_UNAVAILABLE)),
+    ("provider-down", F.PROVIDER_DOWN, "provider_down", ln(K.PROVIDER_DOWN)),
+    ("odd-answer", F.WRONG_OTP, "provider_down", ln(K.PROVIDER_DOWN)),
+)
+
+
+def failed(answer: type[Event], failure: ProviderFailure) -> Event:
+    """The failure event of a DigiLocker call, with a log detail as providers send one."""
+    if answer is DigiLockerNotStarted:
+        return DigiLockerNotStarted(failure, detail=f"initiate: {failure.value}")
+    return DigiLockerNotVerified(failure, detail=f"get_reference: {failure.value}")
+
+
+def _digilocker_cases() -> Iterator[Case]:
+    choosing = CURRENT_PROMPTS[S.AWAIT_METHOD]
+    link = CURRENT_PROMPTS[S.AWAIT_DIGILOCKER]
+    fetching = Seen(
+        S.FETCHING_DIGILOCKER,
+        "digilocker_returned",
+        effects=(ShowProgress(), FetchDigiLockerReference(CODE)),
+    )
+    # --- the link
+    yield Case(
+        "digilocker-started",
+        STARTING_DL,
+        DigiLockerStarted(URL),
+        shown(S.AWAIT_DIGILOCKER, "digilocker_started", link),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-started-digilocker-only",
+        (*STARTED, ConsentGiven()),
+        DigiLockerStarted(URL),
+        shown(S.AWAIT_DIGILOCKER, "digilocker_started", replace(link, buttons=())),
+        rules=DIGILOCKER_ONLY,
+    )
+    yield Case(
+        "digilocker-started-short-link",
+        STARTING_DL,
+        DigiLockerStarted(URL),
+        shown(
+            S.AWAIT_DIGILOCKER,
+            "digilocker_started",
+            replace(link, lines=(open_digilocker(1),)),
+        ),
+        rules=replace(BOTH, digilocker_ttl_seconds=90),
+    )
+    yield Case(
+        "digilocker-start-rate-limited-with-retry-after",
+        STARTING_DL,
+        DigiLockerNotStarted(F.RATE_LIMITED, retry_after_seconds=120),
+        shown(S.AWAIT_METHOD, "rate_limited", choosing, ln(K.PROVIDER_RATE_LIMITED, seconds=120)),
+        rules=BOTH,
+    )
+    calls: tuple[tuple[str, tuple[Step, ...], type[Event], int], ...] = (
+        ("start", STARTING_DL, DigiLockerNotStarted, 60),
+        ("fetch", FETCHING_DL, DigiLockerNotVerified, 160),
+    )
+    for call, path, answer, cut_off in calls:
+        state = walk(*path, rules=BOTH)[0].state
+        busy = CURRENT_PROMPTS[state]
+        for name, failure, outcome, first in DIGILOCKER_FAILURES:
+            yield Case(
+                f"digilocker-{call}-{name}",
+                path,
+                failed(answer, failure),
+                shown(S.AWAIT_METHOD, outcome, choosing, first),
+                rules=BOTH,
+            )
+        yield Case(
+            f"digilocker-{call}-call-cut-off",
+            path,
+            At(cut_off, DeadlinePassed()),
+            shown(S.AWAIT_METHOD, "provider_no_answer", choosing, ln(K.PROVIDER_NO_ANSWER)),
+            rules=BOTH,
+        )
+        yield Case(
+            f"digilocker-{call}-deadline-not-due",
+            path,
+            At(cut_off - 1, DeadlinePassed()),
+            Seen(state, "not_due"),
+            rules=BOTH,
+        )
+        yield Case(
+            f"text-while-{call}ing-digilocker",
+            path,
+            TextSent(OTP_TEXT),
+            shown(state, "use_buttons", busy, effects=(DELETE,)),
+            rules=BOTH,
+        )
+        yield Case(
+            f"second-digilocker-tap-while-{call}ing",
+            path,
+            DigiLockerChosen(),
+            shown(state, "step_over", busy, ln(K.STEP_OVER)),
+            rules=BOTH,
+        )
+    yield Case(
+        "digilocker-start-failure-with-digilocker-only",
+        (*STARTED, ConsentGiven()),
+        DigiLockerNotStarted(F.PROVIDER_DOWN),
+        shown(
+            S.AWAIT_METHOD,
+            "provider_down",
+            replace(choosing, buttons=(B.USE_DIGILOCKER,)),
+            ln(K.PROVIDER_DOWN),
+        ),
+        rules=DIGILOCKER_ONLY,
+    )
+    yield Case(
+        "otp-answer-while-starting-digilocker",
+        STARTING_DL,
+        OtpSent(REFERENCE),
+        Seen(S.STARTING_DIGILOCKER, "ignored"),
+        rules=BOTH,
+    )
+    yield Case(
+        "fetch-answer-while-starting-digilocker",
+        STARTING_DL,
+        DigiLockerNotVerified(F.PROVIDER_DOWN),
+        Seen(S.STARTING_DIGILOCKER, "ignored"),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-answer-while-requesting-otp",
+        REQUESTING,
+        DigiLockerStarted(URL),
+        Seen(S.REQUESTING_OTP, "ignored"),
+    )
+    # --- waiting for the user to come back
+    yield Case(
+        "digilocker-returned",
+        AWAITING_DL,
+        At(100, DigiLockerReturned(CODE)),
+        fetching,
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-returned-after-the-deadline-before-the-sweep",
+        AWAITING_DL,
+        At(650, DigiLockerReturned(CODE)),
+        fetching,
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-link-expired",
+        AWAITING_DL,
+        At(600, DeadlinePassed()),
+        shown(S.AWAIT_METHOD, "digilocker_expired", choosing, ln(K.DIGILOCKER_EXPIRED)),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-link-deadline-not-due",
+        AWAITING_DL,
+        At(599, DeadlinePassed()),
+        Seen(S.AWAIT_DIGILOCKER, "not_due"),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-new-link",
+        AWAITING_DL,
+        At(100, DigiLockerChosen()),
+        Seen(S.STARTING_DIGILOCKER, "digilocker_chosen", effects=START_DIGILOCKER),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-switch-to-otp",
+        AWAITING_DL,
+        At(100, OtpMethodChosen()),
+        shown(S.AWAIT_AADHAAR, "otp_chosen", CURRENT_PROMPTS[S.AWAIT_AADHAAR]),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-switch-to-otp-no-longer-offered",
+        AWAITING_DL,
+        OtpMethodChosen(),
+        shown(
+            S.AWAIT_DIGILOCKER,
+            "method_unavailable",
+            replace(link, buttons=()),
+            ln(K.METHOD_UNAVAILABLE),
+        ),
+        rules=BOTH,
+        final_rules=DIGILOCKER_ONLY,
+    )
+    yield Case(
+        "digilocker-new-link-no-longer-offered",
+        AWAITING_DL,
+        DigiLockerChosen(),
+        shown(S.AWAIT_DIGILOCKER, "method_unavailable", link, ln(K.METHOD_UNAVAILABLE)),
+        rules=BOTH,
+        final_rules=RULES,
+    )
+    yield Case(
+        "digilocker-text",
+        AWAITING_DL,
+        TextSent("done"),
+        shown(S.AWAIT_DIGILOCKER, "use_buttons", link, ln(K.USE_BUTTONS)),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-otp-typed",
+        AWAITING_DL,
+        TYPE_OTP,
+        shown(S.AWAIT_DIGILOCKER, "use_buttons", link, ln(K.USE_BUTTONS), effects=(DELETE,)),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-status-shows-the-minutes-left",
+        AWAITING_DL,
+        At(301, StatusRequested()),
+        shown(
+            S.AWAIT_DIGILOCKER,
+            "status",
+            replace(link, lines=(open_digilocker(4),)),
+            ln(K.STATUS_IN_PROGRESS),
+        ),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-stale-button",
+        AWAITING_DL,
+        NumberConfirmed(),
+        shown(S.AWAIT_DIGILOCKER, "step_over", link, ln(K.STEP_OVER)),
+        rules=BOTH,
+    )
+    # --- the provider's answer to the code
+    yield Case(
+        "digilocker-verified",
+        FETCHING_DL,
+        DigiLockerVerified(REFERENCE_KEY, KEY_EXPIRES),
+        Seen(
+            S.VERIFIED,
+            "verified",
+            (ln(K.DIGILOCKER_VERIFIED), ln(K.DIGILOCKER_RECORD, verified_at=seconds(100))),
+            protect=True,
+            effects=(SaveDigiLockerResult(REFERENCE_KEY, KEY_EXPIRES, seconds(100)),),
+        ),
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-not-completed",
+        FETCHING_DL,
+        DigiLockerNotVerified(F.SESSION_INVALID, detail="code already used"),
+        shown(S.AWAIT_METHOD, "digilocker_not_completed", choosing, ln(K.DIGILOCKER_NOT_COMPLETED)),
+        rules=BOTH,
+    )
+    yield Case(
+        "second-return-while-fetching",
+        FETCHING_DL,
+        DigiLockerReturned(CODE),
+        Seen(S.FETCHING_DIGILOCKER, "ignored"),
+        rules=BOTH,
+    )
+    # --- a user DigiLocker verified
+    dl_verified_view = Seen(
+        S.IDLE,
+        "already_verified",
+        (ln(K.ALREADY_VERIFIED), ln(K.DIGILOCKER_RECORD, verified_at=seconds(100))),
+        protect=True,
+    )
+    yield Case(
+        "digilocker-verified-user-start",
+        DL_VERIFIED,
+        At(200, StartRequested()),
+        dl_verified_view,
+        rules=BOTH,
+    )
+    yield Case(
+        "digilocker-verified-user-status",
+        DL_VERIFIED,
+        At(200, StatusRequested()),
+        replace(dl_verified_view, outcome="status"),
+        rules=BOTH,
+    )
+
+
 def _standing_cases() -> Iterator[Case]:
     three_failed = (*failed_verification(0), *failed_verification(10), *failed_verification(20))
     until = seconds(20) + timedelta(seconds=RULES.lockout_seconds)
@@ -1226,59 +1678,46 @@ def _standing_cases() -> Iterator[Case]:
 
 
 def _every_live_state_cases() -> Iterator[Case]:
-    for state, path in LIVE_PATHS.items():
+    for state, path, rules in EVERY_LIVE_PATH:
         prompt = CURRENT_PROMPTS[state]
         key = state.value.replace("_", "-")
-        yield Case(
-            f"{key}-cancel",
-            path,
-            CancelRequested(),
-            Seen(S.CANCELLED, "cancelled", (ln(K.CANCELLED),)),
-        )
-        yield Case(
-            f"{key}-start",
-            path,
-            StartRequested(),
-            shown(state, "in_progress", prompt, ln(K.IN_PROGRESS), extra=(B.START_OVER,)),
-        )
-        yield Case(
-            f"{key}-start-over",
-            path,
-            StartOverChosen(),
-            Seen(S.CANCELLED, "started_over", effects=(BeginNewVerification(),)),
-        )
-        yield Case(f"{key}-help", path, HelpRequested(), shown(state, "help", prompt, ln(K.HELP)))
-        yield Case(
-            f"{key}-status",
-            path,
-            StatusRequested(),
-            shown(state, "status", prompt, ln(K.STATUS_IN_PROGRESS)),
-        )
-        yield Case(
-            f"{key}-unknown-command",
-            path,
-            UnknownCommandSent(),
-            shown(state, "unknown_command", prompt, ln(K.UNKNOWN_COMMAND)),
-        )
-        yield Case(
-            f"{key}-unsupported",
-            path,
-            UnsupportedMessageSent(),
-            shown(state, "unsupported", prompt, ln(K.UNSUPPORTED_MESSAGE)),
-        )
-        yield Case(
-            f"{key}-expired-button",
-            path,
-            ButtonExpired(),
-            shown(state, "step_over", prompt, ln(K.STEP_OVER)),
-        )
         last_activity = max((step.seconds for step in path if isinstance(step, At)), default=0)
-        yield Case(
-            f"{key}-idle-timeout",
-            path,
-            At(last_activity + RULES.idle_timeout_seconds, DeadlinePassed()),
-            Seen(S.TIMED_OUT, "idle_timeout", (ln(K.TIMED_OUT, minutes=15),)),
-        )
+        for name, event, expected in (
+            ("cancel", CancelRequested(), Seen(S.CANCELLED, "cancelled", (ln(K.CANCELLED),))),
+            (
+                "start",
+                StartRequested(),
+                shown(state, "in_progress", prompt, ln(K.IN_PROGRESS), extra=(B.START_OVER,)),
+            ),
+            (
+                "start-over",
+                StartOverChosen(),
+                Seen(S.CANCELLED, "started_over", effects=(BeginNewVerification(),)),
+            ),
+            ("help", HelpRequested(), shown(state, "help", prompt, ln(K.HELP))),
+            (
+                "status",
+                StatusRequested(),
+                shown(state, "status", prompt, ln(K.STATUS_IN_PROGRESS)),
+            ),
+            (
+                "unknown-command",
+                UnknownCommandSent(),
+                shown(state, "unknown_command", prompt, ln(K.UNKNOWN_COMMAND)),
+            ),
+            (
+                "unsupported",
+                UnsupportedMessageSent(),
+                shown(state, "unsupported", prompt, ln(K.UNSUPPORTED_MESSAGE)),
+            ),
+            ("expired-button", ButtonExpired(), shown(state, "step_over", prompt, ln(K.STEP_OVER))),
+            (
+                "idle-timeout",
+                At(last_activity + RULES.idle_timeout_seconds, DeadlinePassed()),
+                Seen(S.TIMED_OUT, "idle_timeout", (ln(K.TIMED_OUT, minutes=15),)),
+            ),
+        ):
+            yield Case(f"{key}-{name}", path, event, expected, rules=rules)
 
 
 CASES = [
@@ -1289,6 +1728,8 @@ CASES = [
     *_request_failure_cases(),
     *_otp_cases(),
     *_verify_cases(),
+    *_method_cases(),
+    *_digilocker_cases(),
     *_standing_cases(),
     *_every_live_state_cases(),
 ]
@@ -1300,9 +1741,9 @@ def test_case_names_are_unique() -> None:
 
 
 def test_the_paths_reach_the_states_they_are_named_for() -> None:
-    assert set(LIVE_PATHS) == LIVE_STATES
-    for state, path in LIVE_PATHS.items():
-        assert walk(*path)[0].state is state
+    assert {state for state, _, _ in EVERY_LIVE_PATH} == LIVE_STATES
+    for state, path, rules in EVERY_LIVE_PATH:
+        assert walk(*path, rules=rules)[0].state is state
 
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
@@ -1344,6 +1785,8 @@ def test_every_button_carries_its_own_label(case: Case) -> None:
     for reply in _replies(run(case)):
         for button in reply.buttons:
             assert button.label is BUTTON_LABELS[button.action]
+        for link in reply.links:
+            assert link.label is K.BUTTON_OPEN_DIGILOCKER
 
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
@@ -1360,7 +1803,8 @@ def test_no_decision_shows_the_number_the_otp_or_the_reference(case: Case) -> No
     decision = run(case)
     text = repr(decision)
 
-    for secret in (NUMBER[:8], OTHER_NUMBER[:8], BAD_NUMBER[:8], OTP_TEXT, "otp-session-"):
+    secrets = (NUMBER[:8], OTHER_NUMBER[:8], BAD_NUMBER[:8], OTP_TEXT, "otp-session-")
+    for secret in (*secrets, "link-state-", "dl-code-", "dl-key-"):
         assert secret not in text
 
 
@@ -1719,19 +2163,39 @@ POOL: tuple[Event, ...] = (
     OtpNotSent(F.IN_PROGRESS, retry_after_seconds=5),
     *(OtpNotSent(failure) for failure in F),
     *(OtpNotVerified(failure) for failure in F),
+    OtpMethodChosen(),
+    DigiLockerChosen(),
+    DigiLockerStarted(URL),
+    DigiLockerReturned(CODE),
+    DigiLockerVerified(REFERENCE_KEY, KEY_EXPIRES),
+    DigiLockerNotStarted(F.RATE_LIMITED, retry_after_seconds=90),
+    *(DigiLockerNotStarted(failure) for failure in F),
+    *(DigiLockerNotVerified(failure) for failure in F),
+)
+# The methods configured both ways: the default (Aadhaar OTP only), both, DigiLocker only.
+POOL_RULES = (RULES, BOTH, DIGILOCKER_FIRST, DIGILOCKER_ONLY)
+DIGILOCKER_STATES = frozenset(
+    {S.AWAIT_METHOD, S.STARTING_DIGILOCKER, S.AWAIT_DIGILOCKER, S.FETCHING_DIGILOCKER}
+)
+DIGILOCKER_ANSWERS = (
+    DigiLockerStarted,
+    DigiLockerNotStarted,
+    DigiLockerReturned,
+    DigiLockerVerified,
+    DigiLockerNotVerified,
 )
 GAPS = (0, 0, 0, 0, 1, 20, 61, 61, 200, 601, 901, 86_400)
 # Ending a verification on purpose is left to the random picks, deadlines to the sweeper.
 _NOT_MOVING_ON = (CancelRequested, StartOverChosen, ConsentDeclined, DeadlinePassed)
 
 
-def _moving_on(session: Session, now: datetime) -> list[Event]:
+def _moving_on(session: Session, now: datetime, rules: Rules) -> list[Event]:
     """Events that would take `session` to another state now: a walk that mostly goes somewhere."""
     moving = []
     for event in POOL:
         if isinstance(event, _NOT_MOVING_ON):
             continue
-        context = Context(session=session, event=event, now=now, rules=RULES)
+        context = Context(session=session, event=event, now=now, rules=rules)
         row = next((row for row in TABLE if row.matches(context)), None)
         if row is not None and row.target not in {None, session.state}:
             moving.append(event)
@@ -1759,8 +2223,28 @@ def _check_invariants(
         assert session.otp_reference is not None
         assert session.otp_expires_at is not None
         assert session.otp_attempts_left > 0
-    if session.state in {S.REQUESTING_OTP, S.VERIFYING_OTP}:
+    if session.state in BUSY_STATES:
         assert session.call_expires_at is not None
+    if session.state is S.AWAIT_DIGILOCKER:
+        assert session.digilocker_url is not None
+        assert session.digilocker_expires_at is not None
+    else:
+        assert session.digilocker_url is None
+        assert session.digilocker_expires_at is None
+    if Method.DIGILOCKER not in rules.methods:
+        # The default rules behave as before DigiLocker existed.
+        assert session.state not in DIGILOCKER_STATES
+        assert session.standing.digilocker_verified_at is None
+    if isinstance(event, DigiLockerReturned) and before.state is not S.AWAIT_DIGILOCKER:
+        # A replayed callback changes nothing and says nothing.
+        assert (decision.session, decision.effects) == (before, ())
+    if isinstance(event, (OtpMethodChosen, DigiLockerChosen, *DIGILOCKER_ANSWERS)):
+        # Nothing on the DigiLocker path counts against the user.
+        assert session.otp_sends == before.otp_sends
+        assert session.invalid_entries == before.invalid_entries
+        assert session.standing.failures_in_window == before.standing.failures_in_window
+        assert session.standing.otp_requests_in_window == before.standing.otp_requests_in_window
+        assert session.standing.locked_until == before.standing.locked_until
     assert 0 <= session.otp_attempts_left <= rules.otp_attempts
     assert session.otp_sends <= rules.max_otp_sends
     assert session.invalid_entries <= rules.max_invalid_entries
@@ -1775,6 +2259,19 @@ def _check_invariants(
         if isinstance(effect, VerifyOtp):
             assert session.state is S.VERIFYING_OTP
             assert effect.reference == session.otp_reference
+        if isinstance(effect, StartDigiLocker):
+            assert before.state in {S.AWAIT_CONSENT, S.AWAIT_METHOD, S.AWAIT_DIGILOCKER}
+            assert session.state is S.STARTING_DIGILOCKER
+            assert Method.DIGILOCKER in rules.methods
+        if isinstance(effect, FetchDigiLockerReference):
+            assert before.state is S.AWAIT_DIGILOCKER
+            assert session.state is S.FETCHING_DIGILOCKER
+            assert isinstance(event, DigiLockerReturned)
+            assert effect.code == event.code
+        if isinstance(effect, SaveDigiLockerResult):
+            assert before.state is S.FETCHING_DIGILOCKER
+            assert session.state is S.VERIFIED
+            assert effect.verified_at == now
         if isinstance(effect, Reply):
             assert effect.lines
             for line in effect.lines:
@@ -1785,6 +2282,7 @@ def _check_invariants(
 @given(st.data())
 def test_any_sequence_of_events_keeps_the_session_consistent(data: st.DataObject) -> None:
     session, now = Session(), NOW
+    rules = data.draw(st.sampled_from(POOL_RULES), label="rules")
     for _ in range(data.draw(st.integers(1, 30), label="steps")):
         session = resume(session)
         pick = data.draw(st.integers(0, 9), label="pick")
@@ -1794,13 +2292,13 @@ def test_any_sequence_of_events_keeps_the_session_consistent(data: st.DataObject
             assert due is not None
             now = max(now, due)
             event: Event = DeadlinePassed()
-            decision = decide(session, event, now, RULES)
+            decision = decide(session, event, now, rules)
             assert decision.outcome not in {"not_due", "ignored"}, session.state
         else:
             now += timedelta(seconds=data.draw(st.sampled_from(GAPS), label="gap"))
-            choices = (pick > 2 and _moving_on(session, now)) or POOL
+            choices = (pick > 2 and _moving_on(session, now, rules)) or POOL
             kind = data.draw(st.sampled_from(sorted({type(e) for e in choices}, key=str)))
             event = data.draw(st.sampled_from([e for e in choices if type(e) is kind]))
-            decision = decide(session, event, now, RULES)
-        _check_invariants(session, event, decision, now, RULES)
+            decision = decide(session, event, now, rules)
+        _check_invariants(session, event, decision, now, rules)
         session = decision.session
