@@ -6,14 +6,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import SecretStr
 
 from bot.config import ProviderName, Settings
-from bot.runner import Runner
+from bot.digilocker import DigiLockerCalls
+from bot.runner import Runner, utc_now
 from kyc import KycProvider, SimulatedSms, SimulatorProvider
 from kyc.accuauth import AccuAuthProvider
 from kyc.fallback import ProviderChain
+from kyc.idto import IdtoDigiLocker
 from kyc.sandbox import SandboxProvider
 from storage import Database, NumberVault
 from storage.revision import SCHEMA_HEAD, MigrationFailed, migrate_in_child, stored_revision
@@ -34,6 +37,8 @@ class Wiring:
     settings: Settings
     database: Database
     runner: Runner
+    # Set when flow.methods offers DigiLocker: the web app hands it users coming back.
+    digilocker: DigiLockerCalls | None = None
 
 
 def build_provider(
@@ -92,17 +97,55 @@ async def wired(
     """Open the database (migrating SQLite on start), the provider and the runner; close them."""
     database = Database(settings.database.url)
     provider = build_provider(settings, on_sms=on_sms)
+    digilocker: DigiLockerCalls | None = None
     try:
         await _prepare_schema(database)
         vault = NumberVault(
             encryption_key=settings.security.encryption_key_bytes(),
             hmac_key=settings.security.hmac_key_bytes(),
         )
-        runner = Runner(settings=settings, database=database, provider=provider, vault=vault)
-        yield Wiring(settings=settings, database=database, runner=runner)
+        digilocker = _digilocker(settings, database, vault)
+        runner = Runner(
+            settings=settings,
+            database=database,
+            provider=provider,
+            vault=vault,
+            digilocker=digilocker,
+        )
+        yield Wiring(settings=settings, database=database, runner=runner, digilocker=digilocker)
     finally:
+        if digilocker is not None:
+            await digilocker.aclose()
         await provider.aclose()
         await database.dispose()
+
+
+def _digilocker(
+    settings: Settings, database: Database, vault: NumberVault
+) -> DigiLockerCalls | None:
+    if "digilocker" not in settings.flow.methods:
+        return None
+    idto = settings.providers.idto
+    try:
+        client = IdtoDigiLocker(
+            base_url=idto.base_url,
+            api_key=_credential(idto.api_key, "providers.idto.api_key"),
+            client_id=_credential(idto.client_id, "providers.idto.client_id"),
+            consent_purpose=idto.consent_purpose,
+            documents_for_consent=idto.documents_for_consent,
+            redirect_to_signup=idto.redirect_to_signup,
+            timeout_seconds=idto.timeout_seconds,
+        )
+    except ValueError as error:
+        raise StartupError(f"cannot set up DigiLocker: {error}") from None
+    return DigiLockerCalls(
+        client=client,
+        database=database,
+        vault=vault,
+        public_url=settings.web.public_url,
+        ttl=timedelta(seconds=settings.flow.digilocker_ttl_seconds),
+        clock=utc_now,
+    )
 
 
 async def _prepare_schema(database: Database) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from flows import ButtonAction, InputHint, Line, PromptKey, Reply
 
-__all__ = ["Message", "RenderedButton", "Renderer"]
+__all__ = ["Message", "RenderedButton", "RenderedLink", "Renderer"]
 
 PromptLookup = Callable[[str, PromptKey], str]
 
@@ -25,6 +25,14 @@ class RenderedButton:
 
 
 @dataclass(frozen=True)
+class RenderedLink:
+    """A button that opens a web page; its URL may be a bearer link, so not in the repr."""
+
+    label: str
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Message:
     """A reply ready for a channel."""
 
@@ -34,6 +42,7 @@ class Message:
     protect_content: bool = False
     # The stored step the message was sent at; its buttons are stale once the step moves on.
     step: str = ""
+    links: tuple[RenderedLink, ...] = ()
 
 
 class Renderer:
@@ -59,6 +68,9 @@ class Renderer:
             ),
             input_placeholder=self._prompt(language, placeholder) if placeholder else None,
             protect_content=reply.protect_content,
+            links=tuple(
+                RenderedLink(self._prompt(language, link.label), link.url) for link in reply.links
+            ),
         )
 
     def _value(self, value: object, language: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from bot.channel import Channel
 from bot.config import Settings
+from bot.digilocker import DigiLockerCalls
 from bot.locks import KeyedLocks
 from bot.render import Renderer
 from flows import (
@@ -29,7 +30,10 @@ from flows import (
     ButtonExpired,
     Decision,
     DeleteUserMessage,
+    DigiLockerNotStarted,
+    DigiLockerNotVerified,
     Event,
+    FetchDigiLockerReference,
     OtpNotSent,
     OtpNotVerified,
     PromptKey,
@@ -38,6 +42,7 @@ from flows import (
     Reply,
     RequestOtp,
     ShowProgress,
+    StartDigiLocker,
     StartRequested,
     VerifyOtp,
     decide,
@@ -84,6 +89,9 @@ class _Stored:
     saved: Loaded
 
 
+_REFUSALS = (OtpNotSent, OtpNotVerified, DigiLockerNotStarted, DigiLockerNotVerified)
+
+
 def utc_now() -> datetime:
     """The wall clock in UTC."""
     return datetime.now(UTC)
@@ -100,12 +108,14 @@ class Runner:
         provider: KycProvider,
         vault: NumberVault,
         clock: Clock = utc_now,
+        digilocker: DigiLockerCalls | None = None,
     ) -> None:
         self.settings = settings
         self._database = database
         self._provider = provider
         self._vault = vault
         self._clock = clock
+        self._digilocker = digilocker
         self._locks = KeyedLocks()
 
     @property
@@ -152,6 +162,8 @@ class Runner:
                     progress = channel  # shown only if the provider call turns out slow
                 elif isinstance(effect, RequestOtp | VerifyOtp):
                     pending.append(await self._call_provider(effect, progress))
+                elif isinstance(effect, StartDigiLocker | FetchDigiLockerReference):
+                    pending.append(await self._call_digilocker(effect, loaded, progress))
                 elif isinstance(effect, BeginNewVerification):
                     pending.append((StartRequested(), None))
 
@@ -264,6 +276,41 @@ class Runner:
         self._log_answer(answer, latency_ms)
         return answer, latency_ms
 
+    async def _call_digilocker(
+        self,
+        effect: StartDigiLocker | FetchDigiLockerReference,
+        loaded: Loaded,
+        progress: Channel | None,
+    ) -> tuple[Event, int]:
+        started = time.perf_counter()
+        indicator = asyncio.create_task(self._progress_later(progress)) if progress else None
+        try:
+            answer = await self._digilocker_answer(effect, loaded)
+        finally:
+            if indicator is not None:
+                indicator.cancel()
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        self._log_answer(answer, latency_ms)
+        return answer, latency_ms
+
+    async def _digilocker_answer(
+        self, effect: StartDigiLocker | FetchDigiLockerReference, loaded: Loaded
+    ) -> Event:
+        calls = self._digilocker
+        if isinstance(effect, StartDigiLocker):
+            if calls is None:
+                return DigiLockerNotStarted(ProviderFailure.MISCONFIGURED, detail="not configured")
+            return await self._guarded(
+                lambda: calls.start(loaded),
+                lambda detail: DigiLockerNotStarted(ProviderFailure.PROVIDER_DOWN, detail=detail),
+            )
+        if calls is None:
+            return DigiLockerNotVerified(ProviderFailure.MISCONFIGURED, detail="not configured")
+        return await self._guarded(
+            lambda: calls.fetch(effect.code, loaded),
+            lambda detail: DigiLockerNotVerified(ProviderFailure.PROVIDER_DOWN, detail=detail),
+        )
+
     async def _progress_later(self, channel: Channel) -> None:
         await asyncio.sleep(PROGRESS_AFTER_SECONDS)
         try:
@@ -301,7 +348,9 @@ class Runner:
             return on_fault(f"client error {type(error).__name__}")
 
     def _log_answer(self, answer: Event, latency_ms: int) -> None:
-        if isinstance(answer, OtpNotSent | OtpNotVerified):
+        if isinstance(
+            answer, OtpNotSent | OtpNotVerified | DigiLockerNotStarted | DigiLockerNotVerified
+        ):
             level = _LOG_LEVELS.get(answer.failure, logging.INFO)
             log.log(
                 level,

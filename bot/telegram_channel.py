@@ -64,7 +64,7 @@ class TelegramChannel:
         buttons and goes without the placeholder.
         """
         await self.acknowledge()
-        keyboard = self._keyboard(message) if message.buttons else None
+        keyboard = self._keyboard(message) if message.buttons or message.links else None
         head, _, question = message.text.rpartition(PARAGRAPH)
         if not message.input_placeholder or (keyboard is not None and not head):
             await self._send(message.text, keyboard, message.protect_content)
@@ -77,16 +77,14 @@ class TelegramChannel:
             await self._send(message.text, placeholder, message.protect_content)
 
     def _keyboard(self, message: Message) -> InlineKeyboardMarkup:
-        return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        button.label, callback_data=callback_data(button.action, message.step)
-                    )
-                ]
-                for button in message.buttons
-            ]
-        )
+        # Links first: opening DigiLocker is the step; the other buttons are the ways out.
+        links = [[InlineKeyboardButton(link.label, url=link.url)] for link in message.links]
+        step = message.step
+        buttons = [
+            [InlineKeyboardButton(button.label, callback_data=callback_data(button.action, step))]
+            for button in message.buttons
+        ]
+        return InlineKeyboardMarkup([*links, *buttons])
 
     async def _send(
         self, text: str, markup: InlineKeyboardMarkup | ForceReply | None, protect: bool

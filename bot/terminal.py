@@ -45,6 +45,8 @@ class TerminalChannel:
         indented = "".join(f"\n{INDENT}{line}" if line else "\n" for line in rest)
         lead = "\n" if self.waiting_for_input else ""
         self.write(f"{lead}\nbot> {first}{indented}\n")
+        for link in message.links:
+            self.write(f"{INDENT}{link.label}: {link.url}\n")
         if message.buttons:
             choices = "   ".join(
                 f"[{number}] {button.label}" for number, button in enumerate(message.buttons, 1)

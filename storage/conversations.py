@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, CursorResult, Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from flows import (
@@ -19,6 +19,7 @@ from flows import (
     AadhaarNumber,
     Decision,
     RecordConsent,
+    SaveDigiLockerResult,
     SaveResult,
     Session,
     Standing,
@@ -62,6 +63,8 @@ _LIVE_COLUMNS = (
     "otp_attempts_left",
     "invalid_entries",
     "version",
+    "digilocker_url",
+    "digilocker_expires_at",
 )
 # One query for the user and the live verification: every update starts here.
 _LOAD_USER_AND_LIVE_VERIFICATION = (
@@ -92,6 +95,7 @@ _LATEST_RECORD = (
     .order_by(_kyc_result.c.verified_at.desc())
     .limit(1)
 )
+_REFERENCE_PURPOSE = "digilocker-reference"
 _INSERT_VERIFICATION = insert(_verification)
 _UPDATE_VERIFICATION = update(_verification).where(
     _verification.c.id == bindparam("b_id"),
@@ -177,10 +181,18 @@ def _new_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
-def _latest_record(connection: Connection, user_id: int) -> VerifiedRecord | None:
+def _latest_record(connection: Connection, user_id: int, standing: Standing) -> Standing:
+    """The standing with the user's last verification: an Aadhaar OTP record or DigiLocker."""
     row = connection.execute(_LATEST_RECORD, {"b_user_id": user_id}).first()
     if row is None:
-        return None
+        return standing
+    if row.aadhaar_masked is None:
+        # DigiLocker never shows the bot the number: only when it verified is known here.
+        return replace(standing, digilocker_verified_at=row.verified_at)
+    return replace(standing, record=_record(row))
+
+
+def _record(row: Row[Any]) -> VerifiedRecord:
     return VerifiedRecord(
         masked_aadhaar=row.aadhaar_masked,
         verified_at=row.verified_at,
@@ -211,11 +223,10 @@ def load_conversation(
     )
     if row.verification_id is None:
         # The last record is only looked at outside a verification (/start, /status).
-        record = _latest_record(connection, row.id)
         return Loaded(
             user_id=row.id,
             language=row.language,
-            session=Session(standing=replace(standing, record=record)),
+            session=Session(standing=_latest_record(connection, row.id, standing)),
         )
     sealed = row.aadhaar_ciphertext
     conversation = Session(
@@ -231,6 +242,8 @@ def load_conversation(
         otp_sends=row.otp_sends,
         otp_attempts_left=row.otp_attempts_left,
         invalid_entries=row.invalid_entries,
+        digilocker_url=row.digilocker_url,
+        digilocker_expires_at=row.digilocker_expires_at,
     )
     return Loaded(
         user_id=row.id,
@@ -261,6 +274,8 @@ def _verification_values(
         "otp_sends": new.otp_sends,
         "otp_attempts_left": new.otp_attempts_left,
         "invalid_entries": new.invalid_entries,
+        "digilocker_url": new.digilocker_url,
+        "digilocker_expires_at": new.digilocker_expires_at,
     }
 
 
@@ -378,6 +393,22 @@ def save_decision(
                 _consent_row(
                     step.consent, effect, loaded=loaded, verification_id=verification_id, now=now
                 ),
+            )
+        elif isinstance(effect, SaveDigiLockerResult) and verification_id is not None:
+            sealed = vault.seal_secret(
+                effect.reference_key, user_id=loaded.user_id, purpose=_REFERENCE_PURPOSE
+            )
+            connection.execute(
+                _INSERT_KYC_RESULT,
+                {
+                    "user_id": loaded.user_id,
+                    "verification_id": verification_id,
+                    "provider": step.provider or provider,
+                    "method": "digilocker",
+                    "reference_sealed": sealed,
+                    "reference_expires_at": effect.expires_at,
+                    "verified_at": effect.verified_at,
+                },
             )
         elif isinstance(effect, SaveResult) and verification_id is not None:
             if loaded.session.aadhaar is None:

@@ -17,7 +17,12 @@ from storage.conversations import UserKey
 from storage.models import Base
 from storage.vault import NumberVault
 
-__all__ = ["ClaimedState", "claim_digilocker_state", "open_digilocker_session"]
+__all__ = [
+    "ClaimedState",
+    "claim_digilocker_state",
+    "claimed_verifier",
+    "open_digilocker_session",
+]
 
 _PURPOSE = "pkce-verifier"
 _session = Base.metadata.tables["digilocker_session"]
@@ -32,6 +37,25 @@ _CLAIM = (
     )
     .values(used_at=bindparam("b_now"))
     .returning(_session.c.user_id, _session.c.verification_id, _session.c.verifier_sealed)
+)
+# A new link retires the older ones of the same verification: their return would be
+# exchanged with the wrong verifier.
+_RETIRE = (
+    update(_session)
+    .where(
+        _session.c.verification_id == bindparam("b_verification_id"),
+        _session.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("b_now"))
+)
+_LAST_CLAIMED = (
+    select(_session.c.user_id, _session.c.verifier_sealed)
+    .where(
+        _session.c.verification_id == bindparam("b_verification_id"),
+        _session.c.used_at.is_not(None),
+    )
+    .order_by(_session.c.used_at.desc(), _session.c.id.desc())
+    .limit(1)
 )
 _USER_KEY = select(_user.c.channel, _user.c.external_id).where(
     and_(_user.c.id == bindparam("b_user_id"))
@@ -60,6 +84,7 @@ def open_digilocker_session(
     vault: NumberVault,
 ) -> None:
     """Remember a state handed to IDTO for this user's verification until `expires_at`."""
+    connection.execute(_RETIRE, {"b_verification_id": verification_id, "b_now": now})
     connection.execute(
         _INSERT,
         {
@@ -93,3 +118,13 @@ def claim_digilocker_state(
         verification_id=row.verification_id,
         code_verifier=verifier,
     )
+
+
+def claimed_verifier(
+    connection: Connection, *, verification_id: int, vault: NumberVault
+) -> str | None:
+    """The PKCE verifier of the session last claimed for `verification_id`, if any."""
+    row = connection.execute(_LAST_CLAIMED, {"b_verification_id": verification_id}).first()
+    if row is None:
+        return None
+    return vault.open_secret(row.verifier_sealed, user_id=row.user_id, purpose=_PURPOSE)
