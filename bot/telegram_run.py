@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
 
 import uvicorn
@@ -20,11 +20,15 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 
 from bot.app import StartupError, Wiring, wired
 from bot.config import Settings
+from bot.config_sections import WebhookSettings, WebSettings
+from bot.digilocker import Return
 from bot.sweeper import Sweeper
 from bot.telegram_bot import CHANNEL, TelegramApp, build_application
 from bot.telegram_channel import TelegramChannel
 from bot.webapp import web_app
+from flows import Event
 from kyc import SimulatedSms
+from storage import UserKey
 
 __all__ = ["run_telegram"]
 
@@ -92,13 +96,23 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.request)
-    # Bound before anything starts, so a busy port is a one-line start-up error.
-    listening = _listen(settings) if settings.telegram.mode == "webhook" else None
+    webhook = settings.telegram.mode == "webhook"
+    # Bound before anything starts, so a busy port is a one-line start-up error. In polling
+    # mode the web app runs only for DigiLocker's way back, on [web]'s address.
+    listening = None
+    if webhook:
+        listening = _listen("telegram.webhook", settings.telegram.webhook)
+    elif wiring.digilocker is not None:
+        listening = _listen("web", settings.web)
+
+    def channel_for(user: UserKey) -> TelegramChannel:
+        return TelegramChannel(application.bot, int(user.external_id))
+
     sweeper = Sweeper(
         runner=wiring.runner,
         database=wiring.database,
         channel=CHANNEL,
-        channel_for=lambda user: TelegramChannel(application.bot, int(user.external_id)),
+        channel_for=channel_for,
         interval_seconds=settings.flow.sweep_interval_seconds,
     )
     await application.start()
@@ -107,9 +121,11 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
     serving: asyncio.Task[None] | None = None
     try:
         if listening is not None:
-            server = _web_server(settings, wiring, application)
+            server = _web_server(settings, wiring, application, channel_for)
             serving = asyncio.create_task(server.serve(sockets=[listening]), name="web")
-            await _register_webhook(settings, application, server, serving)
+            await _until_started(server, serving)
+        if webhook:
+            await _register_webhook(settings, application)
         else:
             await _start_polling(application, stop)
         log.info("bot @%s is running (%s)", application.bot.username, settings.telegram.mode)
@@ -128,11 +144,10 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
         raise StartupError(stop.problem)
 
 
-def _listen(settings: Settings) -> socket.socket:
-    webhook = settings.telegram.webhook
+def _listen(section: str, where: WebhookSettings | WebSettings) -> socket.socket:
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(
-            webhook.listen, webhook.port, type=socket.SOCK_STREAM
+            where.listen, where.port, type=socket.SOCK_STREAM
         )[0]
         listening = socket.socket(family, kind, protocol)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -140,7 +155,7 @@ def _listen(settings: Settings) -> socket.socket:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise StartupError(
-            f"telegram.webhook: cannot listen on {webhook.listen}:{webhook.port}: {reason}"
+            f"{section}: cannot listen on {where.listen}:{where.port}: {reason}"
         ) from None
     return listening
 
@@ -161,7 +176,12 @@ async def _start_polling(application: TelegramApp, stop: _Stop) -> None:
     )
 
 
-def _web_server(settings: Settings, wiring: Wiring, application: TelegramApp) -> _WebServer:
+def _web_server(
+    settings: Settings,
+    wiring: Wiring,
+    application: TelegramApp,
+    channel_for: Callable[[UserKey], TelegramChannel],
+) -> _WebServer:
     webhook = settings.telegram.webhook
 
     async def healthy() -> bool:
@@ -173,23 +193,37 @@ def _web_server(settings: Settings, wiring: Wiring, application: TelegramApp) ->
             return False
         return True
 
+    digilocker_return = None
+    if wiring.digilocker is not None:
+        calls = wiring.digilocker
+
+        async def handle(user: UserKey, event: Event) -> None:
+            await wiring.runner.handle(user, event, channel_for(user))
+
+        async def digilocker_return(state: str, code: str) -> Return:
+            return await calls.come_back(state=state, code=code, handle=handle)
+
     app = web_app(
         application=application,
-        webhook_path=urlparse(webhook.url).path or "/",
+        webhook_path=(urlparse(webhook.url).path or "/")
+        if settings.telegram.mode == "webhook"
+        else None,
         secret_token=webhook.secret_token.get_secret_value(),
         healthy=healthy,
+        digilocker=digilocker_return,
     )
     return _WebServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
 
 
-async def _register_webhook(
-    settings: Settings, application: TelegramApp, server: _WebServer, serving: asyncio.Task[None]
-) -> None:
-    # Telegram is told about the webhook only once the web app takes calls.
+async def _until_started(server: _WebServer, serving: asyncio.Task[None]) -> None:
     while not server.started:
         if serving.done():
-            raise StartupError("telegram.webhook: the web server stopped while starting")
+            raise StartupError("the web server stopped while starting")
         await asyncio.sleep(0.01)
+
+
+async def _register_webhook(settings: Settings, application: TelegramApp) -> None:
+    # Telegram is told about the webhook only once the web app takes calls.
     webhook = settings.telegram.webhook
     await application.bot.set_webhook(
         webhook.url,
