@@ -7,7 +7,7 @@ variable named: it never falls back silently to another provider, least of all t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -78,7 +78,28 @@ class SimulatorSettings(BaseModel):
     otp_ttl_seconds: PositiveInt = 600
 
 
-class SandboxSettings(BaseModel):
+class _RemoteProvider(BaseModel):
+    """What every provider reached over HTTP has: a base URL and credentials to check."""
+
+    model_config = _SECTION
+
+    base_url: str
+    _credentials: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    def missing(self) -> KeyPath | None:
+        """The first credential that is not set, as a key path below this section."""
+        for name in self._credentials:
+            if getattr(self, name) is None:
+                return (name,)
+        return None
+
+
+class SandboxSettings(_RemoteProvider):
     """`[providers.sandbox]`: Sandbox.co.in Aadhaar OKYC."""
 
     model_config = _SECTION
@@ -94,20 +115,10 @@ class SandboxSettings(BaseModel):
     reason: str = Field(default="KYC verification for account onboarding", min_length=1)
     timeout_seconds: PositiveFloat = 20.0
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return _http_url(value)
-
-    def missing(self) -> KeyPath | None:
-        """The first credential that is not set, as a key path below this section."""
-        for name in ("api_key", "api_secret"):
-            if getattr(self, name) is None:
-                return (name,)
-        return None
+    _credentials: ClassVar[tuple[str, ...]] = ("api_key", "api_secret")
 
 
-class AccuAuthSettings(BaseModel):
+class AccuAuthSettings(_RemoteProvider):
     """`[providers.accuauth]`: AccuAuth Aadhaar OTP."""
 
     model_config = _SECTION
@@ -117,20 +128,10 @@ class AccuAuthSettings(BaseModel):
     api_secret: SecretStr | None = None
     timeout_seconds: PositiveFloat = 20.0
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return _http_url(value)
-
-    def missing(self) -> KeyPath | None:
-        """The first credential that is not set, as a key path below this section."""
-        for name in ("api_id", "api_secret"):
-            if getattr(self, name) is None:
-                return (name,)
-        return None
+    _credentials: ClassVar[tuple[str, ...]] = ("api_id", "api_secret")
 
 
-class IdtoSettings(BaseModel):
+class IdtoSettings(_RemoteProvider):
     """`[providers.idto]`: IDTO's DigiLocker, the second verification method."""
 
     model_config = _SECTION
@@ -144,17 +145,7 @@ class IdtoSettings(BaseModel):
     redirect_to_signup: bool = False
     timeout_seconds: PositiveFloat = 20.0
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return _http_url(value)
-
-    def missing(self) -> KeyPath | None:
-        """The first credential that is not set, as a key path below this section."""
-        for name in ("api_key", "client_id"):
-            if getattr(self, name) is None:
-                return (name,)
-        return None
+    _credentials: ClassVar[tuple[str, ...]] = ("api_key", "client_id")
 
 
 class ProvidersSettings(BaseModel):
@@ -176,7 +167,7 @@ class ProvidersSettings(BaseModel):
             used.append(("idto", "flow.methods names digilocker"))
         for name, because in used:
             section = getattr(self, name)
-            missing = section.missing() if hasattr(section, "missing") else None
+            missing = section.missing() if isinstance(section, _RemoteProvider) else None
             if missing is not None:
                 path = ("providers", name, *missing)
                 return KeyProblem(path, f"required because {because}; set {env_name(path)}")

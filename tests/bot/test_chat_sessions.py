@@ -463,9 +463,12 @@ def test_no_number_or_otp_reaches_the_database_or_the_debug_log(tmp_path: Path) 
 
 
 def _run(
-    world: ChatWorld, *args: str, unset: tuple[str, ...] = ()
+    world: ChatWorld,
+    *args: str,
+    unset: tuple[str, ...] = (),
+    extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    environment = world.environment()
+    environment = world.environment() | (extra or {})
     for name in unset:
         del environment[name]
     return subprocess.run(
@@ -518,16 +521,7 @@ def test_config_check_accepts_a_good_file_and_rejects_a_bad_one(world: ChatWorld
 def test_db_upgrade_of_an_unreachable_database_says_so_in_one_line(world: ChatWorld) -> None:
     # Nothing listens on port 1; the password must not appear in what is printed.
     url = "postgresql+asyncpg://kycbot:s3cret-pw@127.0.0.1:1/kycbot"
-    environment = world.environment() | {"KYCBOT_DATABASE__URL": url}
-    done = subprocess.run(
-        world.command("db", "upgrade"),
-        env=environment,
-        cwd=world.directory,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = _run(world, "db", "upgrade", extra={"KYCBOT_DATABASE__URL": url})
     assert done.returncode == 1
     assert "cannot upgrade the database" in _one_line(done.stderr)
     assert "s3cret-pw" not in done.stderr + done.stdout
@@ -536,19 +530,8 @@ def test_db_upgrade_of_an_unreachable_database_says_so_in_one_line(world: ChatWo
 def test_a_provider_without_its_credentials_stops_the_start_naming_the_variable(
     world: ChatWorld,
 ) -> None:
-    environment = world.environment() | {
-        "KYCBOT_PROVIDER__ORDER": "sandbox",
-        "KYCBOT_PROVIDERS__SANDBOX__API_KEY": "key-4f1c",
-    }
-    done = subprocess.run(
-        world.command("chat", "--user", "x"),
-        env=environment,
-        cwd=world.directory,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    extra = {"KYCBOT_PROVIDER__ORDER": "sandbox", "KYCBOT_PROVIDERS__SANDBOX__API_KEY": "key-4f1c"}
+    done = _run(world, "chat", "--user", "x", extra=extra)
     assert done.returncode == 2
     line = _one_line(done.stderr)
     assert "KYCBOT_PROVIDERS__SANDBOX__API_SECRET" in line
