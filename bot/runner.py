@@ -160,10 +160,10 @@ class Runner:
                     await channel.delete_user_message()
                 elif isinstance(effect, ShowProgress):
                     progress = channel  # shown only if the provider call turns out slow
-                elif isinstance(effect, RequestOtp | VerifyOtp):
-                    pending.append(await self._call_provider(effect, progress))
-                elif isinstance(effect, StartDigiLocker | FetchDigiLockerReference):
-                    pending.append(await self._call_digilocker(effect, loaded, progress))
+                elif isinstance(
+                    effect, RequestOtp | VerifyOtp | StartDigiLocker | FetchDigiLockerReference
+                ):
+                    pending.append(await self._call_provider(effect, loaded, progress))
                 elif isinstance(effect, BeginNewVerification):
                     pending.append((StartRequested(), None))
 
@@ -261,31 +261,20 @@ class Runner:
         )
 
     async def _call_provider(
-        self, effect: RequestOtp | VerifyOtp, progress: Channel | None
+        self,
+        effect: RequestOtp | VerifyOtp | StartDigiLocker | FetchDigiLockerReference,
+        loaded: Loaded,
+        progress: Channel | None,
     ) -> tuple[Event, int]:
         started = time.perf_counter()
         # A typing indicator for a call that answers at once is one more Bot API call for
         # nothing: it is shown only once the call has taken a noticeable moment.
         indicator = asyncio.create_task(self._progress_later(progress)) if progress else None
         try:
-            answer = await self._answer(effect)
-        finally:
-            if indicator is not None:
-                indicator.cancel()
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        self._log_answer(answer, latency_ms)
-        return answer, latency_ms
-
-    async def _call_digilocker(
-        self,
-        effect: StartDigiLocker | FetchDigiLockerReference,
-        loaded: Loaded,
-        progress: Channel | None,
-    ) -> tuple[Event, int]:
-        started = time.perf_counter()
-        indicator = asyncio.create_task(self._progress_later(progress)) if progress else None
-        try:
-            answer = await self._digilocker_answer(effect, loaded)
+            if isinstance(effect, RequestOtp | VerifyOtp):
+                answer = await self._answer(effect)
+            else:
+                answer = await self._digilocker_answer(effect, loaded)
         finally:
             if indicator is not None:
                 indicator.cancel()
