@@ -124,6 +124,11 @@ class DigiLockerCalls:
         """Claim `state` once; with a code, hand it to `handle` (the runner for that user)."""
         if not state:
             return Return.UNKNOWN
+        if not code:
+            # Declined at DigiLocker: the state is left as it is, so the link in the chat still
+            # works if the user changes their mind before it expires.
+            log.info("digilocker return without a code: declined")
+            return Return.DECLINED
         claimed = await self._database.run(
             functools.partial(
                 claim_digilocker_state, state=state, now=self._clock(), vault=self._vault
@@ -132,9 +137,6 @@ class DigiLockerCalls:
         if claimed is None:
             log.info("digilocker return refused: unknown, used or expired state")
             return Return.UNKNOWN
-        if not code:
-            log.info("digilocker return for user %s without a code: declined", claimed.user_id)
-            return Return.DECLINED
         await handle(claimed.user, DigiLockerReturned(code))
         return Return.ACCEPTED
 

@@ -198,6 +198,10 @@ def _web_server(
         calls = wiring.digilocker
 
         async def handle(user: UserKey, event: Event) -> None:
+            if user.channel != CHANNEL:
+                # A terminal user sharing this database: their chat cannot be reached here.
+                log.warning("digilocker return for a %s user: not handled here", user.channel)
+                return
             await wiring.runner.handle(user, event, channel_for(user))
 
         async def digilocker_return(state: str, code: str) -> Return:
