@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 from bot.logs_cli import add_logs_parser
+from bot.support_cli import add_stats_parser, add_timeline_parser
 
 __all__ = ["main"]
 
@@ -143,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="print fresh secret keys as environment variables")
     keys.set_defaults(handler=_keys)
     add_logs_parser(commands, settings=_settings)
+    add_timeline_parser(commands, settings=_settings)
+    add_stats_parser(commands, settings=_settings)
     return parser
 
 
