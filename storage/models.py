@@ -26,6 +26,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Base",
     "Consent",
+    "DeletionRecord",
     "DigiLockerSession",
     "FlowEvent",
     "KycResult",
@@ -72,6 +73,9 @@ class User(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
+    # When the user picked `language` with /language; None while it follows their Telegram
+    # client's language, which may then change with it.
+    language_chosen_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
     otp_window_started_at: Mapped[datetime | None]
@@ -201,3 +205,19 @@ class FlowEvent(Base):
     outcome: Mapped[str] = mapped_column(String(48))
     provider: Mapped[str | None] = mapped_column(String(32))
     latency_ms: Mapped[int | None]
+
+
+class DeletionRecord(Base):
+    """What is left of a user who had their data erased: when, by whom, and a keyed hash.
+
+    The HMAC of "channel:external_id" lets support answer "was this person's data erased?"
+    without keeping who they were.
+    """
+
+    __tablename__ = "deletion_record"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deleted_at: Mapped[datetime]
+    user_hmac: Mapped[str] = mapped_column(String(64), index=True)
+    # "user" (/delete_my_data) or "support" (kycbot erase)
+    requested_by: Mapped[str] = mapped_column(String(16))

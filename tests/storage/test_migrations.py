@@ -17,7 +17,15 @@ from storage import Database, NumberVault, UserKey, load_conversation
 from storage.migrate import alembic_config, downgrade, upgrade
 from storage.models import Base
 
-MODEL_TABLES = {"user", "verification", "consent", "kyc_result", "digilocker_session", "flow_event"}
+MODEL_TABLES = {
+    "user",
+    "verification",
+    "consent",
+    "kyc_result",
+    "digilocker_session",
+    "flow_event",
+    "deletion_record",
+}
 
 
 def _script() -> ScriptDirectory:
