@@ -102,7 +102,7 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
     listening = None
     if webhook:
         listening = _listen("telegram.webhook", settings.telegram.webhook)
-    elif wiring.digilocker is not None:
+    elif _web_app_needed(settings, wiring):
         listening = _listen("web", settings.web)
 
     def channel_for(user: UserKey) -> TelegramChannel:
@@ -142,6 +142,11 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
         await sweeping
     if stop.problem:
         raise StartupError(stop.problem)
+
+
+def _web_app_needed(settings: Settings, wiring: Wiring) -> bool:
+    """Whether polling mode runs the web app on [web]: only when something is served there."""
+    return wiring.digilocker is not None
 
 
 def _listen(section: str, where: WebhookSettings | WebSettings) -> socket.socket:
