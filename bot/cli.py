@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.erase_cli import add_erase_parser
 from bot.logs import configure_logging
 from bot.logs_cli import add_logs_parser
+from bot.prompts_cli import add_prompts_parser, prompt_warnings
+from bot.purge_cli import add_purge_parser
 from bot.support_cli import add_stats_parser, add_timeline_parser
 
 __all__ = ["main"]
@@ -42,8 +45,11 @@ def _settings(given: str | None) -> Settings:
 
 def _config_check(args: argparse.Namespace) -> int:
     path = _config_path(args.path)
-    _settings(args.path)
+    settings = _settings(args.path)
     print(f"config ok: {path if path else 'defaults and environment'}")
+    # Missing translations fall back to English: worth knowing, not worth refusing to start.
+    for warning in prompt_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -90,7 +96,7 @@ def _chat(args: argparse.Namespace) -> int:
     # In a terminal, only warnings interrupt the conversation; the full log goes to the file.
     configure_logging(settings.logging.level, file=log_file, stderr_level="WARNING")
     try:
-        asyncio.run(run_chat(settings, user=args.user))
+        asyncio.run(run_chat(settings, user=args.user, config=_config_path(args.config)))
     except StartupError as error:
         print(f"cannot start: {error}", file=sys.stderr)
         return EXIT_STARTUP
@@ -106,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     # Opt in to PTB's timedelta durations now: the old int form warns on every RetryAfter.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:
-        asyncio.run(run_telegram(settings))
+        asyncio.run(run_telegram(settings, config=_config_path(args.config)))
     except StartupError as error:
         print(f"cannot start: {error}", file=sys.stderr)
         return EXIT_STARTUP
@@ -144,8 +150,11 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="print fresh secret keys as environment variables")
     keys.set_defaults(handler=_keys)
     add_logs_parser(commands, settings=_settings)
+    add_prompts_parser(commands, settings=_settings)
     add_timeline_parser(commands, settings=_settings)
     add_stats_parser(commands, settings=_settings)
+    add_purge_parser(commands, settings=_settings)
+    add_erase_parser(commands, settings=_settings)
     return parser
 
 

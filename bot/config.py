@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.config_alerts import AlertSettings
+from bot.config_console import ConsoleSettings
 from bot.config_errors import (
     ENV_PREFIX,
     ENV_SEPARATOR,
@@ -25,6 +27,7 @@ from bot.config_errors import (
     describe,
     did_you_mean,
 )
+from bot.config_metrics import MetricsSettings
 from bot.config_providers import (
     AccuAuthSettings,
     IdtoSettings,
@@ -34,6 +37,7 @@ from bot.config_providers import (
     SandboxSettings,
     SimulatorSettings,
 )
+from bot.config_retention import RetentionSettings
 from bot.config_sections import (
     LANGUAGE_CODE,
     ConsentSettings,
@@ -47,22 +51,27 @@ from bot.config_sections import (
     WebSettings,
 )
 from flows.catalogue import CATALOGUE, PromptKey, placeholder_problem
+from flows.prompts import shipped_prompt
 from flows.record import FieldPolicy
 from flows.rules import Method, Rules
 
 __all__ = [
     "AccuAuthSettings",
+    "AlertSettings",
     "ConfigError",
     "ConsentSettings",
+    "ConsoleSettings",
     "DatabaseSettings",
     "FlowSettings",
     "IdtoSettings",
     "LanguageSettings",
     "LoggingSettings",
+    "MetricsSettings",
     "ProviderName",
     "ProviderSettings",
     "ProvidersSettings",
     "ResultSettings",
+    "RetentionSettings",
     "SandboxSettings",
     "SecuritySettings",
     "Settings",
@@ -91,8 +100,12 @@ class Settings(BaseModel):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
     providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     # language code -> PromptKey value -> template; only real overrides are kept (see below)
     prompts: dict[str, dict[str, str]] = Field(default_factory=dict)
 
@@ -136,15 +149,17 @@ class Settings(BaseModel):
                     problem = "is empty"
                 if problem is not None:
                     raise KeyProblem((language, name), problem)
-        # An English text equal to the catalogue's changes nothing: dropping it makes a file
-        # that spells out the defaults (config.example.toml) equal to no file at all.
-        english = {
-            name: template
-            for name, template in prompts.get(FALLBACK_LANGUAGE, {}).items()
-            if template != CATALOGUE[PromptKey(name)].default
+        # A text equal to the shipped one changes nothing: dropping it makes a file that spells
+        # out the defaults (config.example.toml) equal to no file at all.
+        overrides = {
+            code: {
+                name: template
+                for name, template in table.items()
+                if template != shipped_prompt(code, PromptKey(name))
+            }
+            for code, table in prompts.items()
         }
-        others = {code: table for code, table in prompts.items() if code != FALLBACK_LANGUAGE}
-        return {FALLBACK_LANGUAGE: english, **others} if english else others
+        return {code: table for code, table in overrides.items() if table}
 
     def rules(self) -> Rules:
         """The flow limits and field policy as `flows.decide` takes them."""
@@ -172,12 +187,14 @@ class Settings(BaseModel):
         )
 
     def prompt(self, language: str, key: PromptKey) -> str:
-        """The template for `key`: this language's override, else English's, else the default."""
-        for code in (language.lower(), FALLBACK_LANGUAGE):
-            template = self.prompts.get(code, {}).get(key.value)
-            if template is not None:
-                return template
-        return CATALOGUE[key].default
+        """The template for `key`: the language's override, its shipped text, else English's."""
+        return self.own_prompt(language, key) or self.own_prompt(FALLBACK_LANGUAGE, key) or ""
+
+    def own_prompt(self, language: str, key: PromptKey) -> str | None:
+        """The template for `key` in `language` itself (override, else shipped), or None."""
+        code = language.lower()
+        override = self.prompts.get(code, {}).get(key.value)
+        return override if override is not None else shipped_prompt(code, key)
 
     def zone(self) -> ZoneInfo:
         """The time zone in which times are shown to users."""

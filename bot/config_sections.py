@@ -272,7 +272,9 @@ class ConsentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    notice_version: str = Field(default="2026-11-01", min_length=1)
+    # Recorded as "<notice_version>+<hash of the notice texts>" (bot/consent_version.py), so an
+    # edited text is a new version even if this label is not changed; the column holds 64.
+    notice_version: str = Field(default="2026-11-01", min_length=1, max_length=55)
     purpose: str = Field(default="kyc_onboarding", pattern=r"^[a-z][a-z0-9_]*$")
 
 
@@ -295,6 +297,9 @@ class LanguageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     default: str = "en"
+    # The languages users may pick with /language, in the order shown; a Telegram client in
+    # one of them is answered in it, any other gets `default`.
+    offered: tuple[str, ...] = ("en", "hi")
 
     @field_validator("default")
     @classmethod
@@ -302,3 +307,27 @@ class LanguageSettings(BaseModel):
         if not LANGUAGE_CODE.fullmatch(value):
             raise ValueError("must be a lowercase language code such as en or hi")
         return value
+
+    @field_validator("offered", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # From the environment the list comes as text: KYCBOT_LANGUAGE__OFFERED=en,hi
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("offered")
+    @classmethod
+    def _language_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for code in value:
+            if not LANGUAGE_CODE.fullmatch(code):
+                raise ValueError(f"{code!r} is not a lowercase language code such as en or hi")
+        if len(set(value)) != len(value):
+            raise ValueError("names a language twice")
+        return value
+
+    @model_validator(mode="after")
+    def _default_is_offered(self) -> LanguageSettings:
+        if self.default not in self.offered:
+            raise KeyProblem(("offered",), f"must include the default language {self.default!r}")
+        return self

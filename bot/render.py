@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from flows import ButtonAction, InputHint, Line, PromptKey, Reply
+from flows.prompts import month_name
 
 __all__ = ["Message", "RenderedButton", "RenderedLink", "Renderer"]
 
@@ -77,5 +78,7 @@ class Renderer:
         if isinstance(value, PromptKey):
             return self._prompt(language, value)
         if isinstance(value, datetime):
-            return value.astimezone(self._zone).strftime("%d %b %Y, %H:%M %Z")
+            local = value.astimezone(self._zone)
+            month = month_name(language, local.month) or local.strftime("%b")
+            return f"{local:%d} {month} {local:%Y, %H:%M %Z}"
         return str(value)

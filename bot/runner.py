@@ -22,16 +22,21 @@ from sqlalchemy import Connection
 
 from bot.channel import Channel
 from bot.config import Settings
+from bot.consent_version import rules_with_notice
 from bot.digilocker import DigiLockerCalls
 from bot.locks import KeyedLocks
+from bot.metrics import FlowObserver, NoObserver, answer_outcome
 from bot.render import Renderer
 from flows import (
     BeginNewVerification,
     ButtonExpired,
+    DataDeletionConfirmed,
+    DataDeletionRequested,
     Decision,
     DeleteUserMessage,
     DigiLockerNotStarted,
     DigiLockerNotVerified,
+    EraseUserData,
     Event,
     FetchDigiLockerReference,
     OtpNotSent,
@@ -60,6 +65,7 @@ from storage import (
     load_conversation,
     save_decision,
 )
+from storage.erasure import ErasureCounts, erase_by_key, find_user
 
 __all__ = ["Runner"]
 
@@ -92,6 +98,10 @@ class _Stored:
 _REFUSALS = (OtpNotSent, OtpNotVerified, DigiLockerNotStarted, DigiLockerNotVerified)
 
 
+class UserErased(Exception):
+    """The user's data was erased (by another process) while one of their steps was running."""
+
+
 def utc_now() -> datetime:
     """The wall clock in UTC."""
     return datetime.now(UTC)
@@ -109,8 +119,12 @@ class Runner:
         vault: NumberVault,
         clock: Clock = utc_now,
         digilocker: DigiLockerCalls | None = None,
+        observer: FlowObserver | None = None,
     ) -> None:
         self.settings = settings
+        # Told every stored step and provider answer (metrics, alerts). Public: a front end
+        # may set it once the observers it needs exist (the alerts need the Telegram bot).
+        self.observer: FlowObserver = observer or NoObserver()
         self._database = database
         self._provider = provider
         self._vault = vault
@@ -119,21 +133,42 @@ class Runner:
         self._locks = KeyedLocks()
 
     @property
+    def database(self) -> Database:
+        """The database the conversations live in (bot-level commands such as /language)."""
+        return self._database
+
+    @property
     def renderer(self) -> Renderer:
         """The renderer for the current settings."""
         return Renderer(prompt=self.settings.prompt, zone=self.settings.zone())
 
     async def handle(
-        self, user: UserKey, event: Event, channel: Channel, *, pressed_at: str | None = None
+        self,
+        user: UserKey,
+        event: Event,
+        channel: Channel,
+        *,
+        pressed_at: str | None = None,
+        client_language: str | None = None,
     ) -> None:
         """Handle one event of `user`, replying through `channel`. Never raises for the user.
 
         `pressed_at` is the step a pressed button was sent at (`Message.step`): a button of an
         earlier step becomes ButtonExpired instead of acting on a step that has moved on.
+        `client_language` is the offered language of the user's app (see `bot.language`): the
+        user is answered in it unless they picked another with /language.
         """
         async with self._locks.hold(user):
             try:
-                await self._run(user, event, channel, pressed_at)
+                erasing = isinstance(event, DataDeletionRequested | DataDeletionConfirmed)
+                if erasing and not await self._known(user):
+                    # Nothing stored (or already erased): say so, without creating a user
+                    # just to ask them about deleting nothing.
+                    await self._say(channel, PromptKey.ERASE_NOTHING)
+                    return
+                await self._run(user, event, channel, pressed_at, client_language)
+            except UserErased:
+                log.info("a step was dropped: the user's data was erased meanwhile")
             except Exception as error:
                 # The stored state is intact (each step is one transaction); tell the user
                 # to try again and log only the class: messages may quote input.
@@ -143,18 +178,34 @@ class Runner:
                 await self._apologise(channel)
 
     async def _run(
-        self, user: UserKey, event: Event, channel: Channel, pressed_at: str | None
+        self,
+        user: UserKey,
+        event: Event,
+        channel: Channel,
+        pressed_at: str | None,
+        client_language: str | None = None,
     ) -> None:
         pending: list[tuple[Event, int | None]] = [(event, None)]
         loaded: Loaded | None = None
         while pending:
             current, latency_ms = pending.pop(0)
-            loaded, decision = await self._step(user, current, loaded, latency_ms, pressed_at)
+            # Read once per step: a config reload in between never mixes old and new settings.
+            settings = self.settings
+            renderer = Renderer(prompt=settings.prompt, zone=settings.zone())
+            loaded, decision = await self._step(
+                user,
+                current,
+                loaded,
+                latency_ms,
+                pressed_at,
+                settings=settings,
+                client_language=client_language,
+            )
             pressed_at = None
             progress: Channel | None = None
             for effect in decision.effects:
                 if isinstance(effect, Reply):
-                    message = self.renderer.render(effect, loaded.language)
+                    message = renderer.render(effect, loaded.language)
                     await channel.send(replace(message, step=loaded.step))
                 elif isinstance(effect, DeleteUserMessage):
                     await channel.delete_user_message()
@@ -166,6 +217,35 @@ class Runner:
                     pending.append(await self._call_provider(effect, loaded, progress))
                 elif isinstance(effect, BeginNewVerification):
                     pending.append((StartRequested(), None))
+                elif isinstance(effect, EraseUserData):
+                    await self._erase(user, requested_by="user")
+
+    async def erase(self, user: UserKey, *, requested_by: str) -> ErasureCounts | None:
+        """Erase `user`'s data, holding their lock so no step of theirs runs meanwhile.
+
+        Returns what was removed, or None when nothing was stored about them.
+        """
+        async with self._locks.hold(user):
+            return await self._erase(user, requested_by=requested_by)
+
+    async def _erase(self, user: UserKey, *, requested_by: str) -> ErasureCounts | None:
+        unit = functools.partial(
+            erase_by_key, key=user, vault=self._vault, requested_by=requested_by, now=self._clock()
+        )
+        counts = await self._database.run(unit)
+        if counts is not None:
+            # No user id in the log: the point of the erasure is to forget who it was.
+            removed = ", ".join(f"{count} {label}" for label, count in counts.items())
+            log.info("erased a user's data on request of %s: %s", requested_by, removed)
+        return counts
+
+    async def _known(self, user: UserKey) -> bool:
+        unit = functools.partial(find_user, channel=user.channel, external_id=user.external_id)
+        return await self._database.run(unit) is not None
+
+    async def _say(self, channel: Channel, prompt: PromptKey) -> None:
+        reply = Reply(lines=(line(prompt),))
+        await channel.send(self.renderer.render(reply, self.settings.language.default))
 
     async def _step(
         self,
@@ -174,6 +254,9 @@ class Runner:
         loaded: Loaded | None,
         latency_ms: int | None,
         pressed_at: str | None = None,
+        *,
+        settings: Settings,
+        client_language: str | None = None,
     ) -> tuple[Loaded, Decision]:
         for _ in range(_MAX_STALE_RETRIES):
             now = self._clock()
@@ -185,12 +268,17 @@ class Runner:
                 latency_ms=latency_ms,
                 pressed_at=pressed_at,
                 now=now,
+                client_language=client_language,
+                settings=settings,
             )
             try:
                 step = await self._database.run(unit)
             except StaleConversation:
                 # Another process moved this conversation on: the event is decided again
-                # against what is stored now.
+                # against what is stored now, unless it erased the user: reloading would
+                # create them afresh and bring a step of the erased conversation back.
+                if loaded is not None and not await self._known(user):
+                    raise UserErased from None
                 log.info(
                     "user %s: conversation changed underneath, reloading", loaded and loaded.user_id
                 )
@@ -205,6 +293,7 @@ class Runner:
                 step.decision.session.state,
                 step.decision.outcome,
             )
+            self.observer.step(step.event.name, step.decision.outcome)
             return step.saved, step.decision
         raise StaleConversation("gave up after repeated concurrent changes")
 
@@ -218,6 +307,8 @@ class Runner:
         latency_ms: int | None,
         pressed_at: str | None,
         now: datetime,
+        settings: Settings,
+        client_language: str | None = None,
     ) -> _Stored:
         # One transaction: on SQLite this whole function runs on the database's thread in
         # one hop; `decide` is pure and takes microseconds, so it runs there too.
@@ -225,18 +316,19 @@ class Runner:
             loaded = load_conversation(
                 connection,
                 key=user,
-                language=self.settings.language.default,
+                language=settings.language.default,
                 now=now,
                 vault=self._vault,
+                client_language=client_language,
             )
         if pressed_at is not None and pressed_at != loaded.step:
             event = ButtonExpired()
-        decision = decide(loaded.session, event, now, self.settings.rules())
+        decision = decide(loaded.session, event, now, rules_with_notice(settings))
         record = StepRecord(
             event=event.name,
             provider=self._answered_by(event) if latency_ms is not None else None,
             latency_ms=latency_ms,
-            consent=self._consent_facts(decision, loaded.language),
+            consent=self._consent_facts(decision, loaded.language, settings),
         )
         saved = save_decision(
             connection,
@@ -249,14 +341,17 @@ class Runner:
         )
         return _Stored(loaded=loaded, event=event, decision=decision, saved=saved)
 
-    def _consent_facts(self, decision: Decision, language: str) -> ConsentFacts | None:
+    def _consent_facts(
+        self, decision: Decision, language: str, settings: Settings
+    ) -> ConsentFacts | None:
         if not any(isinstance(effect, RecordConsent) for effect in decision.effects):
             return None
-        notice = self.renderer.render(consent_notice(), language).text
+        renderer = Renderer(prompt=settings.prompt, zone=settings.zone())
+        notice = renderer.render(consent_notice(), language).text
         return ConsentFacts(
-            notice_version=self.settings.consent.notice_version,
+            notice_version=rules_with_notice(settings).notice_version,
             notice_hash=hashlib.sha256(notice.encode()).hexdigest(),
-            purpose=self.settings.consent.purpose,
+            purpose=settings.consent.purpose,
             language=language,
         )
 
@@ -280,6 +375,8 @@ class Runner:
                 indicator.cancel()
         latency_ms = round((time.perf_counter() - started) * 1000)
         self._log_answer(answer, latency_ms)
+        outcome = answer_outcome(answer)
+        self.observer.provider_answered(self._answered_by(answer), outcome, latency_ms)
         return answer, latency_ms
 
     async def _digilocker_answer(

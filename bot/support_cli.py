@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 __all__ = [
     "add_stats_parser",
     "add_timeline_parser",
+    "format_percent",
     "format_stats",
     "format_timeline",
+    "format_when",
     "parse_target",
     "percentile",
 ]
@@ -49,7 +51,8 @@ def parse_target(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _when(moment: datetime | None, zone: ZoneInfo) -> str:
+def format_when(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment in `zone` as support reads it (the CLI and the console), or `-` for none."""
     return "-" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
@@ -70,31 +73,31 @@ def format_timeline(timeline: Timeline, *, zone: ZoneInfo, now: datetime) -> lis
     )
     lines = [
         f"user {user.channel}:{user.external_id}  language {user.language}  "
-        f"since {_when(user.created_at, zone)}",
-        f"  locked until {_when(user.locked_until, zone)}  "
+        f"since {format_when(user.created_at, zone)}",
+        f"  locked until {format_when(user.locked_until, zone)}  "
         f"OTP requests in 24 h {standing.otp_requests_today(now)}  "
         f"failures in 24 h {standing.failures_today(now)}",
     ]
     lines.append(f"verifications ({len(timeline.verifications)})")
     for v in timeline.verifications:
-        due = "-" if v.due_at is None else f"{_when(v.due_at, zone)} ({v.due_kind or '?'})"
+        due = "-" if v.due_at is None else f"{format_when(v.due_at, zone)} ({v.due_kind or '?'})"
         lines += [
             f"  v{v.id}  {v.state}  {_or_dash(v.method)} via {v.provider}  "
             f"number {_or_dash(v.aadhaar_masked)}",
-            f"    created {_when(v.created_at, zone)}  updated {_when(v.updated_at, zone)}  "
-            f"ended {_when(v.ended_at, zone)}",
+            f"    created {format_when(v.created_at, zone)}  "
+            f"updated {format_when(v.updated_at, zone)}  ended {format_when(v.ended_at, zone)}",
             f"    due {due}  otp sends {v.otp_sends}  attempts left {v.otp_attempts_left}  "
             f"invalid entries {v.invalid_entries}",
         ]
     lines.append(f"consents ({len(timeline.consents)})")
     lines += [
-        f"  {_when(c.decided_at, zone)}  v{c.verification_id}  {c.decision}  "
+        f"  {format_when(c.decided_at, zone)}  v{c.verification_id}  {c.decision}  "
         f"notice {c.notice_version}"
         for c in timeline.consents
     ]
     lines.append(f"results ({len(timeline.results)})")
     lines += [
-        f"  {_when(r.verified_at, zone)}  v{r.verification_id}  {r.method} via {r.provider}  "
+        f"  {format_when(r.verified_at, zone)}  v{r.verification_id}  {r.method} via {r.provider}  "
         f"number {_or_dash(r.aadhaar_masked)}"
         for r in timeline.results
     ]
@@ -103,8 +106,9 @@ def format_timeline(timeline: Timeline, *, zone: ZoneInfo, now: datetime) -> lis
         latency = "-" if e.latency_ms is None else f"{e.latency_ms} ms"
         verification = "-" if e.verification_id is None else f"v{e.verification_id}"
         lines.append(
-            f"  {_when(e.occurred_at, zone)}  {verification}  {e.from_state} -> {e.to_state}  "
-            f"{e.event}  {e.outcome}  {_or_dash(e.provider)}  {latency}"
+            f"  {format_when(e.occurred_at, zone)}  {verification}  "
+            f"{e.from_state} -> {e.to_state}  {e.event}  {e.outcome}  {_or_dash(e.provider)}  "
+            f"{latency}"
         )
     return lines
 
@@ -122,13 +126,14 @@ def _bar(count: int, largest: int) -> str:
     return "█" * max(1, round(count * BAR_WIDTH / largest))
 
 
-def _percent(part: int, whole: int) -> str:
+def format_percent(part: int, whole: int) -> str:
+    """`part` as a whole percentage of `whole`, or `-` when there is no whole."""
     return "-" if whole == 0 else f"{100 * part / whole:.0f}%"
 
 
 def format_stats(stats: FunnelStats, *, zone: ZoneInfo) -> list[str]:
     """The funnel with drop-offs, the failures and the provider calls, as lines with bars."""
-    since = _when(stats.since, zone)
+    since = format_when(stats.since, zone)
     if stats.started == 0:
         return [f"no verifications since {since}"]
     lines = [f"verifications since {since}", "", "funnel"]
@@ -138,10 +143,10 @@ def format_stats(stats: FunnelStats, *, zone: ZoneInfo) -> list[str]:
         drop = (
             ""
             if previous is None
-            else f"  -{previous - count} ({_percent(previous - count, previous)})"
+            else f"  -{previous - count} ({format_percent(previous - count, previous)})"
         )
         lines.append(
-            f"  {label:<16}{count:>6} {_percent(count, largest):>5}  "
+            f"  {label:<16}{count:>6} {format_percent(count, largest):>5}  "
             f"{_bar(count, largest):<{BAR_WIDTH}}{drop}"
         )
         previous = count
@@ -160,7 +165,7 @@ def format_stats(stats: FunnelStats, *, zone: ZoneInfo) -> list[str]:
         latencies = calls.latencies_ms
         lines.append(
             f"  {name:<16}{len(latencies):>6}{percentile(latencies, 0.5):>9}"
-            f"{percentile(latencies, 0.95):>9}{_percent(calls.errors, len(latencies)):>8}"
+            f"{percentile(latencies, 0.95):>9}{format_percent(calls.errors, len(latencies)):>8}"
         )
     return lines
 

@@ -38,6 +38,7 @@ class Sweeper:
         external_id: str | None = None,
         clock: Clock = utc_now,
         batch: int = 100,
+        swept: Callable[[], None] | None = None,
     ) -> None:
         self._runner = runner
         self._database = database
@@ -47,6 +48,7 @@ class Sweeper:
         self._external_id = external_id
         self._clock = clock
         self._batch = batch
+        self._swept = swept  # told after each finished sweep: the metrics' sweeper lag
         self._stopping = asyncio.Event()
 
     async def sweep_once(self) -> int:
@@ -75,6 +77,8 @@ class Sweeper:
                 handled = await self.sweep_once()
                 if handled:
                     log.info("sweeper handled %d due verification(s)", handled)
+                if self._swept is not None:
+                    self._swept()
             except Exception as error:
                 log.error("sweep failed: %s", type(error).__name__)
             with contextlib.suppress(TimeoutError):

@@ -20,12 +20,16 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot.commands import command_event
+from bot.commands import command_event, command_name
 from bot.config import Settings
+from bot.language import LANGUAGE_COMMAND, LanguageMenu, client_language, parse_language_callback
+from bot.language_telegram import answer_language_press, ask_language
 from bot.locks import KeyedLocks
+from bot.metrics import Metrics
 from bot.rate_limit import MessageRateLimiter
 from bot.render import PARAGRAPH
 from bot.runner import Runner
@@ -89,11 +93,17 @@ class Handlers:
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
+        self._languages = LanguageMenu(settings=lambda: runner.settings, database=runner.database)
 
     async def message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A private message: a command, text, or anything else."""
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
+            return
+        if message.text is not None and command_name(message.text) == LANGUAGE_COMMAND:
+            await ask_language(
+                self._languages, context.bot, message.chat_id, user_key(user.id), user
+            )
             return
         event: Event
         if message.text is not None:
@@ -101,22 +111,34 @@ class Handlers:
         else:
             event = UnsupportedMessageSent(caption=message.caption or "")
         channel = TelegramChannel(context.bot, message.chat_id, user_message_id=message.message_id)
-        await self._runner.handle(user_key(user.id), event, channel)
+        language = client_language(self._runner.settings, user.language_code)
+        await self._runner.handle(user_key(user.id), event, channel, client_language=language)
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press on one of the bot's messages."""
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
             return
+        picked = parse_language_callback(query.data)
+        if picked is not None:
+            await answer_language_press(
+                self._languages, context.bot, query, user_key(user.id), picked
+            )
+            return
         chat_id = query.message.chat.id if query.message is not None else user.id
         channel = TelegramChannel(context.bot, chat_id, pressed=query)
         parsed = parse_callback_data(query.data)
+        language = client_language(self._runner.settings, user.language_code)
         if parsed is None:
-            await self._runner.handle(user_key(user.id), ButtonExpired(), channel)
+            await self._runner.handle(
+                user_key(user.id), ButtonExpired(), channel, client_language=language
+            )
         else:
             action, step = parsed
             event = event_for_button(action)
-            await self._runner.handle(user_key(user.id), event, channel, pressed_at=step)
+            await self._runner.handle(
+                user_key(user.id), event, channel, pressed_at=step, client_language=language
+            )
         await channel.acknowledge()
 
     async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -161,7 +183,9 @@ class Handlers:
         log.error("update %s failed: %s", update_id, type(error).__name__ if error else "?")
 
 
-def build_application(settings: Settings, runner: Runner) -> TelegramApp:
+def build_application(
+    settings: Settings, runner: Runner, *, metrics: Metrics | None = None
+) -> TelegramApp:
     """A PTB Application wired to `runner`, rate-limited, with ordered per-user processing."""
     concurrent = settings.telegram.max_concurrent_updates
     # An update makes its Bot API calls one after another, so it holds one connection at a
@@ -194,4 +218,27 @@ def build_application(settings: Settings, runner: Runner) -> TelegramApp:
         )
     )
     application.add_error_handler(handlers.error)
+    if metrics is not None:
+        _count_updates(application, metrics)
     return application
+
+
+def _count_updates(application: TelegramApp, metrics: Metrics) -> None:
+    # A group of its own that runs before the handlers: every update is counted once, whether
+    # a handler takes it or not, and the handlers stay free of metrics calls.
+    async def count(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        metrics.update_handled(_update_kind(update))
+
+    application.add_handler(TypeHandler(Update, count), group=-1)
+
+
+def _update_kind(update: Update) -> str:
+    """The kind of an update for the metrics: message, button, edited, group or other."""
+    if update.callback_query is not None:
+        return "button"
+    chat = update.effective_chat
+    if chat is not None and chat.type != chat.PRIVATE:
+        return "group"
+    if update.edited_message is not None:
+        return "edited"
+    return "message" if update.message is not None else "other"

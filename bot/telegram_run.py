@@ -12,16 +12,22 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import uvicorn
 from sqlalchemy import text
 from telegram.error import Conflict, InvalidToken, TelegramError
 
+from bot.alerts import ProviderAlerts
 from bot.app import StartupError, Wiring, wired
 from bot.config import Settings
 from bot.config_sections import WebhookSettings, WebSettings
+from bot.console import console_mount
 from bot.digilocker import Return
+from bot.metrics import Metrics, Observers, metrics_endpoint
+from bot.reload import config_reloading
+from bot.retention_schedule import RetentionSchedule
 from bot.sweeper import Sweeper
 from bot.telegram_bot import CHANNEL, TelegramApp, build_application
 from bot.telegram_channel import TelegramChannel
@@ -62,12 +68,22 @@ class _Stop:
         self.event.set()
 
 
-async def run_telegram(settings: Settings) -> None:
-    """Run the bot until stopped; raise StartupError for a problem the operator must fix."""
+async def run_telegram(settings: Settings, *, config: Path | None = None) -> None:
+    """Run the bot until stopped; raise StartupError for a problem the operator must fix.
+
+    `config` is the file the settings came from: its edits and SIGHUP reload them live.
+    """
     if not settings.telegram.token.get_secret_value():
         raise StartupError("telegram.token: required to run the bot; set KYCBOT_TELEGRAM__TOKEN")
     async with wired(settings, on_sms=_print_sms) as wiring:
-        application = build_application(settings, wiring.runner)
+        metrics = Metrics() if settings.metrics.enabled else None
+        application = build_application(settings, wiring.runner, metrics=metrics)
+        runner = wiring.runner
+        # Settings through a callable: they may be swapped while the bot runs.
+        alerts = ProviderAlerts(
+            settings=lambda: runner.settings.alerts, send=application.bot.send_message
+        )
+        runner.observer = alerts if metrics is None else Observers(metrics, alerts)
         try:
             await _initialize(application)
         except InvalidToken:
@@ -75,8 +91,9 @@ async def run_telegram(settings: Settings) -> None:
         except TelegramError as error:
             raise StartupError(f"cannot reach the Bot API: {type(error).__name__}") from None
         try:
-            await _serve(settings, wiring, application)
+            await _serve(settings, wiring, application, metrics, config)
         finally:
+            await alerts.aclose()  # before the bot's connections close
             await application.shutdown()
 
 
@@ -91,7 +108,13 @@ async def _initialize(application: TelegramApp) -> None:
         raise
 
 
-async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -> None:
+async def _serve(
+    settings: Settings,
+    wiring: Wiring,
+    application: TelegramApp,
+    metrics: Metrics | None,
+    config: Path | None,
+) -> None:
     stop = _Stop()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -114,14 +137,20 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
         channel=CHANNEL,
         channel_for=channel_for,
         interval_seconds=settings.flow.sweep_interval_seconds,
+        swept=metrics.swept if metrics is not None else None,
+    )
+    runner = wiring.runner
+    retention = RetentionSchedule(
+        database=wiring.database, settings=lambda: runner.settings.retention
     )
     await application.start()
     sweeping = asyncio.create_task(sweeper.run(), name="sweeper")
+    purging = asyncio.create_task(retention.run(), name="retention")
     server: _WebServer | None = None
     serving: asyncio.Task[None] | None = None
     try:
         if listening is not None:
-            server = _web_server(settings, wiring, application, channel_for)
+            server = _web_server(settings, wiring, application, channel_for, metrics)
             serving = asyncio.create_task(server.serve(sockets=[listening]), name="web")
             await _until_started(server, serving)
         if webhook:
@@ -129,7 +158,9 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
         else:
             await _start_polling(application, stop)
         log.info("bot @%s is running (%s)", application.bot.username, settings.telegram.mode)
-        await stop.event.wait()
+        # Started last and stopped first: a reload never races start-up or shutdown.
+        async with config_reloading(config, wiring.runner):
+            await stop.event.wait()
         log.info("stopping: finishing updates in flight")
     finally:
         if application.updater is not None and application.updater.running:
@@ -139,14 +170,16 @@ async def _serve(settings: Settings, wiring: Wiring, application: TelegramApp) -
             await serving
         await application.stop()  # the updates already taken are finished
         sweeper.stop()
+        retention.stop()
         await sweeping
+        await purging
     if stop.problem:
         raise StartupError(stop.problem)
 
 
 def _web_app_needed(settings: Settings, wiring: Wiring) -> bool:
     """Whether polling mode runs the web app on [web]: only when something is served there."""
-    return wiring.digilocker is not None
+    return wiring.digilocker is not None or settings.metrics.enabled or settings.console.enabled
 
 
 def _listen(section: str, where: WebhookSettings | WebSettings) -> socket.socket:
@@ -186,6 +219,7 @@ def _web_server(
     wiring: Wiring,
     application: TelegramApp,
     channel_for: Callable[[UserKey], TelegramChannel],
+    metrics: Metrics | None,
 ) -> _WebServer:
     webhook = settings.telegram.webhook
 
@@ -220,6 +254,19 @@ def _web_server(
         secret_token=webhook.secret_token.get_secret_value(),
         healthy=healthy,
         digilocker=digilocker_return,
+        metrics=None
+        if metrics is None
+        else metrics_endpoint(
+            metrics, token=lambda: wiring.runner.settings.metrics.token.get_secret_value()
+        ),
+        console=console_mount(
+            settings.console,
+            database=wiring.database,
+            zone=settings.zone(),
+            public_url=settings.web.public_url,
+        )
+        if settings.console.enabled
+        else None,
     )
     return _WebServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
 

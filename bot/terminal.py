@@ -14,7 +14,8 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-from bot.commands import command_event
+from bot.commands import command_event, command_name
+from bot.language import LANGUAGE_COMMAND, LanguageChoice, LanguageMenu
 from bot.render import Message, RenderedButton
 from bot.runner import Runner
 from flows import Event, StartRequested, TextSent, event_for_button
@@ -118,6 +119,9 @@ class TerminalChat:
         self._user = user
         self._channel = channel
         self._source = source
+        self._languages = LanguageMenu(settings=lambda: runner.settings, database=runner.database)
+        # The /language choices on screen: only the very next line may pick one by number.
+        self._language_choices: tuple[LanguageChoice, ...] = ()
 
     async def run(self) -> None:
         """Chat until /quit or end of input, opening as /start does (which resumes a step)."""
@@ -134,9 +138,27 @@ class TerminalChat:
             if typed is None or typed.strip().lower() in QUIT_COMMANDS:
                 self._channel.write("\nbye: your progress is saved; run kycbot chat to resume.\n")
                 return
-            if typed.strip():
+            if typed.strip() and not await self._language_command(typed.strip()):
                 event = self._channel.event_for(typed.strip())
                 await self._runner.handle(self._user, event, self._channel)
+
+    async def _language_command(self, typed: str) -> bool:
+        """Handle /language and the number picking a language after it; whether it did."""
+        choices, self._language_choices = self._language_choices, ()
+        if typed.isdigit() and 1 <= int(typed) <= len(choices):
+            answer = await self._languages.choose(self._user, choices[int(typed) - 1].code)
+            self._channel.write(f"\nbot> {answer}\n")
+            return True
+        if command_name(typed) != LANGUAGE_COMMAND:
+            return False
+        question = await self._languages.ask(self._user)
+        numbered = "   ".join(
+            f"[{number}] {choice.label}" for number, choice in enumerate(question.choices, 1)
+        )
+        # Written, not sent: the step's own buttons stay what a later number presses.
+        self._channel.write(f"\nbot> {question.text}\n{INDENT}{numbered}\n")
+        self._language_choices = question.choices
+        return True
 
     async def _read_line(self) -> str | None:
         # A daemon thread blocks on stdin so the event loop (and the sweeper) keeps running;

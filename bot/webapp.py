@@ -17,7 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from telegram import Update
 from telegram.ext import Application
 
@@ -30,6 +30,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 HealthCheck = Callable[[], Awaitable[bool]]
 # (state, code) -> what became of it; see bot.digilocker.DigiLockerCalls.come_back
 DigiLockerReturn = Callable[[str, str], Awaitable[Return]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 _PAGES: dict[Return, tuple[int, str, str]] = {
     Return.ACCEPTED: (
         200,
@@ -58,8 +59,10 @@ def web_app(
     secret_token: str,
     healthy: HealthCheck,
     digilocker: DigiLockerReturn | None = None,
+    metrics: Endpoint | None = None,
+    console: Mount | None = None,
 ) -> Starlette:
-    """The webhook (unless `webhook_path` is None), health, and DigiLocker's way back."""
+    """The webhook (unless `webhook_path` is None), health, DigiLocker's way back, metrics."""
 
     async def telegram_update(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -94,11 +97,15 @@ def web_app(
             )
         return _page(*_PAGES[outcome])
 
-    routes = [Route("/healthz", health, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET"])]
     if webhook_path is not None:
         routes.append(Route(webhook_path, telegram_update, methods=["POST"]))
     if digilocker is not None:
         routes.append(Route(RETURN_PATH, digilocker_return, methods=["GET"]))
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))  # see bot.metrics
+    if console is not None:
+        routes.append(console)  # see bot.console: the support console, behind its sign-in
     return Starlette(routes=routes)
 
 

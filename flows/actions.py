@@ -126,6 +126,8 @@ def begin(context: Context, moved: Session) -> Outcome:
     fresh = Session(
         state=moved.state, standing=moved.standing, idle_expires_at=moved.idle_expires_at
     )
+    if moved.standing.notice_changed(context.rules.notice_version):
+        return fresh, (with_prefix(consent_notice(), line(K.CONSENT_CHANGED)),)
     return fresh, (consent_notice(),)
 
 

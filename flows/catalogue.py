@@ -102,6 +102,17 @@ class PromptKey(StrEnum):
     GROUP_MESSAGE_DELETED = "group_message_deleted"
     GROUP_MESSAGE_NOT_DELETED = "group_message_not_deleted"
     BUTTON_OPEN_PRIVATE_CHAT = "button_open_private_chat"
+    ERASE_QUESTION = "erase_question"
+    BUTTON_ERASE = "button_erase"
+    BUTTON_KEEP = "button_keep"
+    ERASE_DONE = "erase_done"
+    ERASE_KEPT = "erase_kept"
+    ERASE_NOTHING = "erase_nothing"
+    CONSENT_CHANGED = "consent_changed"
+    LANGUAGE_NAME = "language_name"
+    LANGUAGE_QUESTION = "language_question"
+    LANGUAGE_CHOSEN = "language_chosen"
+    LANGUAGE_NOT_OFFERED = "language_not_offered"
 
 
 @dataclass(frozen=True)
@@ -311,7 +322,8 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
     K.HELP: _spec(
         "This bot verifies your identity with Aadhaar OTP e-KYC.\n"
         "/start: begin, or see where you are\n/status: your verification status\n"
-        "/cancel: stop and erase what you typed\n/help: this message\n"
+        "/cancel: stop and erase what you typed\n/delete_my_data: erase your data\n"
+        "/language: change the language\n/help: this message\n"
         "Your full Aadhaar number is never stored, and the OTP is never kept."
     ),
     K.START_HINT: _spec("Send /start to verify your identity with Aadhaar OTP."),
@@ -332,8 +344,35 @@ CATALOGUE: dict[PromptKey, PromptSpec] = {
         "share them in a group. (Make me an admin to let me delete such messages.)"
     ),
     K.BUTTON_OPEN_PRIVATE_CHAT: _spec("Open a private chat"),
+    K.ERASE_QUESTION: _spec(
+        "Delete your data? This erases your verification results, your consents and the "
+        "history of your verifications with this bot, and withdraws your consent. Only a note "
+        "that an erasure happened is kept, with its time and nothing that names you. "
+        "This cannot be undone."
+    ),
+    K.BUTTON_ERASE: _spec("Delete my data"),
+    K.BUTTON_KEEP: _spec("Keep my data"),
+    K.ERASE_DONE: _spec(
+        "Your data was deleted. If you send /start, a new verification begins and you will be "
+        "asked for your consent again."
+    ),
+    K.ERASE_KEPT: _spec("Nothing was deleted."),
+    K.ERASE_NOTHING: _spec("There is no data about you to delete. Nothing was changed."),
     K.TRY_AGAIN_SHORTLY: _spec(
         "Something went wrong on our side. Nothing you did was lost: please try again shortly."
+    ),
+    K.CONSENT_CHANGED: _spec(
+        "Our consent notice has changed since you last agreed. Please read it again."
+    ),
+    # The language's own name for itself: the label of its button under /language.
+    K.LANGUAGE_NAME: _spec("English"),
+    K.LANGUAGE_QUESTION: _spec("Which language should I use? Please choose below."),
+    K.LANGUAGE_CHOSEN: _spec(
+        "From now on I will write in English. If you were in the middle of a verification, "
+        "just carry on."
+    ),
+    K.LANGUAGE_NOT_OFFERED: _spec(
+        "That language is not offered any more. Send /language to see the choices."
     ),
 }
 del K

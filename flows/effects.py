@@ -23,6 +23,7 @@ __all__ = [
     "ConsentDecision",
     "DeleteUserMessage",
     "Effect",
+    "EraseUserData",
     "FetchDigiLockerReference",
     "InputHint",
     "Line",
@@ -138,6 +139,15 @@ class SaveResult(Effect):
 @dataclass(frozen=True)
 class BeginNewVerification(Effect):
     """After this verification ends, start a fresh one as if the user had sent /start."""
+
+
+@dataclass(frozen=True)
+class EraseUserData(Effect):
+    """Erase everything stored about this user (results, consents, events, the user row).
+
+    The runner does it after the step is stored, so the step's own flow event goes too; only a
+    deletion record (its time and a keyed hash of the user) is left.
+    """
 
 
 @dataclass(frozen=True)

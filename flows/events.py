@@ -7,6 +7,7 @@ Event
 │   NumberChangeChosen, ResendRequested, StartOverChosen
 ├── provider answers: OtpSent, OtpNotSent, KycVerified, OtpNotVerified,
 │   DigiLockerStarted, DigiLockerNotStarted, DigiLockerVerified, DigiLockerNotVerified
+├── data erasure: DataDeletionRequested, and the buttons DataDeletionConfirmed, DataDeletionKept
 ├── DigiLockerReturned (from the web callback, once its state token is checked)
 └── DeadlinePassed (from the sweeper)
 """
@@ -25,6 +26,9 @@ __all__ = [
     "CancelRequested",
     "ConsentDeclined",
     "ConsentGiven",
+    "DataDeletionConfirmed",
+    "DataDeletionKept",
+    "DataDeletionRequested",
     "DeadlinePassed",
     "DigiLockerChosen",
     "DigiLockerNotStarted",
@@ -145,6 +149,21 @@ class StartOverChosen(Event):
 
 
 @dataclass(frozen=True)
+class DataDeletionRequested(Event):
+    """The user sent /delete_my_data."""
+
+
+@dataclass(frozen=True)
+class DataDeletionConfirmed(Event):
+    """The user tapped "Delete my data" under the erasure question."""
+
+
+@dataclass(frozen=True)
+class DataDeletionKept(Event):
+    """The user tapped "Keep my data" under the erasure question."""
+
+
+@dataclass(frozen=True)
 class ButtonExpired(Event):
     """The user pressed a button of a message from an earlier step."""
 
@@ -262,6 +281,8 @@ class ButtonAction(StrEnum):
     START_OVER = "start_over"
     USE_OTP = "use_otp"
     USE_DIGILOCKER = "use_digilocker"
+    ERASE_DATA = "erase_data"
+    KEEP_DATA = "keep_data"
 
 
 _BUTTON_EVENTS: dict[ButtonAction, type[Event]] = {
@@ -273,6 +294,8 @@ _BUTTON_EVENTS: dict[ButtonAction, type[Event]] = {
     ButtonAction.START_OVER: StartOverChosen,
     ButtonAction.USE_OTP: OtpMethodChosen,
     ButtonAction.USE_DIGILOCKER: DigiLockerChosen,
+    ButtonAction.ERASE_DATA: DataDeletionConfirmed,
+    ButtonAction.KEEP_DATA: DataDeletionKept,
 }
 
 

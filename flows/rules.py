@@ -38,6 +38,9 @@ class Rules:
     # Offered in this order; with more than one, the user chooses after the consent.
     methods: tuple[Method, ...] = (Method.AADHAAR_OTP,)
     digilocker_ttl_seconds: int = 600
+    # The consent notice as it reads now (version label plus a hash of its texts); a user who
+    # last agreed to another one is told that it changed. Empty: not tracked.
+    notice_version: str = ""
 
     @property
     def otp_ttl(self) -> timedelta:

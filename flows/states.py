@@ -55,6 +55,14 @@ class Standing:
     record: VerifiedRecord | None = None
     # DigiLocker leaves no masked record to show, only when it verified the user.
     digilocker_verified_at: datetime | None = None
+    # The consent notice version the user last agreed to (None: never). Read from the consent
+    # rows, not kept on the user: out of equality, so it never makes the standing "changed".
+    agreed_notice_version: str | None = field(default=None, compare=False)
+
+    def notice_changed(self, current: str) -> bool:
+        """Whether the user agreed to a consent notice that reads differently from `current`."""
+        known = self.agreed_notice_version is not None and bool(current)
+        return known and self.agreed_notice_version != current
 
     @property
     def is_verified(self) -> bool:

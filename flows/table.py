@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from flows import actions as a
 from flows import digilocker_actions as d
+from flows import erasure_actions as e
 from flows import guards as g
 from flows import otp_actions as o
 from flows.catalogue import PromptKey
@@ -165,6 +166,8 @@ TABLE: tuple[Transition, ...] = (
     Transition(
         LIVE | {S.IDLE}, (ButtonExpired,), "step_over", None, action=a.then_prompt(K.STEP_OVER)
     ),
+    # --- erasure of the user's data, asked for and confirmed from any state ------------------
+    *e.ERASURE_ROWS,
     # --- no verification in progress ---------------------------------------------------------
     Transition(_in(S.IDLE), _START, "locked", None, g.is_locked, a.say_locked),
     Transition(_in(S.IDLE), _START, "already_verified", None, g.is_verified, a.say_verified),

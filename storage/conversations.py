@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from flows import (
     TERMINAL_STATES,
     AadhaarNumber,
+    ConsentDecision,
     Decision,
     RecordConsent,
     SaveDigiLockerResult,
@@ -66,11 +67,25 @@ _LIVE_COLUMNS = (
     "digilocker_url",
     "digilocker_expires_at",
 )
+# The consent notice version the user last agreed to, for the changed-notice line.
+_LAST_AGREED_NOTICE = (
+    select(_consent.c.notice_version)
+    .where(
+        _consent.c.user_id == _user.c.id,
+        _consent.c.decision == ConsentDecision.AGREED.value,
+    )
+    .order_by(_consent.c.decided_at.desc(), _consent.c.id.desc())
+    .limit(1)
+    .correlate(_user)
+    .scalar_subquery()
+)
 # One query for the user and the live verification: every update starts here.
 _LOAD_USER_AND_LIVE_VERIFICATION = (
     select(
         _user.c.id,
+        _LAST_AGREED_NOTICE.label("agreed_notice_version"),
         _user.c.language,
+        _user.c.language_chosen_at,
         _user.c.locked_until,
         _user.c.otp_window_started_at,
         _user.c.otp_requests_in_window,
@@ -204,28 +219,44 @@ def _record(row: Row[Any]) -> VerifiedRecord:
 
 
 def load_conversation(
-    connection: Connection, *, key: UserKey, language: str, now: datetime, vault: NumberVault
+    connection: Connection,
+    *,
+    key: UserKey,
+    language: str,
+    now: datetime,
+    vault: NumberVault,
+    client_language: str | None = None,
 ) -> Loaded:
-    """The user's live verification (or IDLE), creating the user on first contact."""
+    """The user's live verification (or IDLE), creating the user on first contact.
+
+    `client_language` is the (supported) language of the user's app, if known: a new user gets
+    it instead of `language`, and so does a user who never picked one with /language.
+    """
     row = connection.execute(
         _LOAD_USER_AND_LIVE_VERIFICATION,
         {"b_channel": key.channel, "b_external_id": key.external_id},
     ).first()
     if row is None:
+        language = client_language or language
         user_id = _new_user(connection, key, language, now)
         return Loaded(user_id=user_id, language=language, session=Session())
+    language = row.language
+    if client_language and row.language_chosen_at is None and client_language != language:
+        connection.execute(_UPDATE_USER, {"b_id": row.id, "language": client_language})
+        language = client_language
     standing = Standing(
         locked_until=row.locked_until,
         otp_window_started_at=row.otp_window_started_at,
         otp_requests_in_window=row.otp_requests_in_window,
         failure_window_started_at=row.failure_window_started_at,
         failures_in_window=row.failures_in_window,
+        agreed_notice_version=row.agreed_notice_version,
     )
     if row.verification_id is None:
         # The last record is only looked at outside a verification (/start, /status).
         return Loaded(
             user_id=row.id,
-            language=row.language,
+            language=language,
             session=Session(standing=_latest_record(connection, row.id, standing)),
         )
     sealed = row.aadhaar_ciphertext
@@ -247,7 +278,7 @@ def load_conversation(
     )
     return Loaded(
         user_id=row.id,
-        language=row.language,
+        language=language,
         session=conversation,
         verification_id=row.verification_id,
         version=row.version,

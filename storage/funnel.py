@@ -112,7 +112,7 @@ def funnel_stats(connection: Connection, *, since: datetime) -> FunnelStats:
     reached: dict[int, int] = {}
     for verification_id, state in connection.execute(
         select(_verification.c.id, _verification.c.state).where(_verification.c.id.in_(created))
-    ).tuples():
+    ):
         reached[verification_id] = _STEP_RANK["verified"] if state == "verified" else 0
     events = connection.execute(
         select(
@@ -121,7 +121,7 @@ def funnel_stats(connection: Connection, *, since: datetime) -> FunnelStats:
             _flow_event.c.provider,
             _flow_event.c.latency_ms,
         ).where(_flow_event.c.verification_id.in_(created))
-    ).tuples()
+    )
     failures: Counter[str] = Counter()
     calls: dict[str, tuple[list[int], list[bool]]] = {}
     for verification_id, outcome, provider, latency_ms in events:

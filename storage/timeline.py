@@ -116,16 +116,14 @@ def timeline_of_verification(connection: Connection, *, verification_id: int) ->
 
 def _timeline(connection: Connection, user_id: int) -> Timeline:
     user = _user_line(connection.execute(_USER.where(_user.c.id == user_id)).one())
-    # .all(): a result has keys(), so dict() would take the result itself for a mapping.
-    methods = dict(
-        connection.execute(
+    methods = {
+        row.verification_id: row.method
+        for row in connection.execute(
             select(_kyc_result.c.verification_id, _kyc_result.c.method).where(
                 _kyc_result.c.user_id == user_id
             )
         )
-        .tuples()
-        .all()
-    )
+    }
     rows = connection.execute(
         _VERIFICATION.where(_verification.c.user_id == user_id).order_by(_verification.c.id)
     )

@@ -322,6 +322,8 @@ class BotWorld:
             "KYCBOT_FLOW__SWEEP_INTERVAL_SECONDS": str(SWEEP_SECONDS),
             "KYCBOT_TELEGRAM__TOKEN": self.fake.token,
             "KYCBOT_TELEGRAM__BASE_URL": self.fake.base_url,
+            # Polling serves the web app (/metrics) on [web]: a port of its own per world.
+            "KYCBOT_WEB__PORT": str(free_port()),
         }
         self.env = {**defaults, **self.env}
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.config import ConfigError, FlowSettings, Settings, load_settings
 from flows.catalogue import CATALOGUE, PromptKey
+from flows.prompts import SHIPPED_LANGUAGES, shipped_prompt
 from flows.record import AddressPolicy, BirthDatePolicy, FieldPolicy, GenderPolicy, NamePolicy
 from flows.rules import Rules
 
@@ -118,6 +119,14 @@ def test_example_file_lists_every_prompt_with_its_default() -> None:
         assert english[key.value] == CATALOGUE[key].default, key.value
 
 
+@pytest.mark.parametrize("language", [code for code in SHIPPED_LANGUAGES if code != "en"])
+def test_example_file_lists_every_shipped_translation(language: str) -> None:
+    written = example_toml()["prompts"][language]
+    assert set(written) == {key.value for key in PromptKey}
+    for key in PromptKey:
+        assert written[key.value] == shipped_prompt(language, key), f"prompts.{language}.{key}"
+
+
 def test_example_file_has_a_security_section_with_comments_only() -> None:
     assert example_toml()["security"] == {}
 
@@ -137,7 +146,11 @@ def test_defaults_mirror_the_flow_rules() -> None:
 
 
 def test_flow_settings_hold_every_rule() -> None:
-    rule_names = {field.name for field in dataclasses.fields(Rules)} - {"field_policy"}
+    # notice_version comes from [consent] and the prompts (bot.consent_version), not [flow].
+    rule_names = {field.name for field in dataclasses.fields(Rules)} - {
+        "field_policy",
+        "notice_version",
+    }
     own = {"sweep_interval_seconds", "timezone"}
     assert set(FlowSettings.model_fields) - own == rule_names
 
@@ -224,7 +237,7 @@ def test_rules_mirror_the_flow_and_result_sections(tmp_path: Path) -> None:
     assert settings.zone() == ZoneInfo("UTC")
 
 
-def test_prompt_falls_back_to_english_then_to_the_catalogue(tmp_path: Path) -> None:
+def test_prompt_falls_back_to_shipped_then_english_then_the_catalogue(tmp_path: Path) -> None:
     settings = load(
         tmp_path,
         """
@@ -237,9 +250,11 @@ def test_prompt_falls_back_to_english_then_to_the_catalogue(tmp_path: Path) -> N
     )
     assert settings.prompt("hi", PromptKey.OTP_EXPIRED) == "यह OTP समाप्त हो गया है।"
     assert settings.prompt("HI", PromptKey.OTP_EXPIRED) == "यह OTP समाप्त हो गया है।"
-    assert settings.prompt("hi", PromptKey.HELP) == "Ask us anything."
+    # Hindi is shipped: its own text comes before an English override.
+    assert settings.prompt("hi", PromptKey.HELP) == shipped_prompt("hi", PromptKey.HELP)
+    assert settings.prompt("ta", PromptKey.HELP) == "Ask us anything."
     assert settings.prompt("ta", PromptKey.OTP_EXPIRED) == "This code is no longer valid."
-    assert settings.prompt("hi", PromptKey.VERIFIED) == CATALOGUE[PromptKey.VERIFIED].default
+    assert settings.prompt("ta", PromptKey.VERIFIED) == CATALOGUE[PromptKey.VERIFIED].default
 
 
 def test_settings_are_frozen() -> None:
@@ -523,3 +538,9 @@ def test_english_texts_equal_to_the_catalogue_are_not_overrides(tmp_path: Path) 
         f'[prompts.en]\nverified = "{verified}"\n[prompts.hi]\nverified = "{verified}"\n',
     )
     assert settings.prompts == {"hi": {"verified": verified}}
+
+
+def test_texts_equal_to_a_shipped_translation_are_not_overrides(tmp_path: Path) -> None:
+    shipped = shipped_prompt("hi", PromptKey.VERIFIED)
+    settings = load(tmp_path, f'[prompts.hi]\nverified = "{shipped}"\notp_expired = "समाप्त।"\n')
+    assert settings.prompts == {"hi": {"otp_expired": "समाप्त।"}}

@@ -28,6 +28,9 @@ from flows import (
     ConsentDecision,
     ConsentDeclined,
     ConsentGiven,
+    DataDeletionConfirmed,
+    DataDeletionKept,
+    DataDeletionRequested,
     DeadlinePassed,
     Decision,
     DeleteUserMessage,
@@ -38,6 +41,7 @@ from flows import (
     DigiLockerStarted,
     DigiLockerVerified,
     Effect,
+    EraseUserData,
     Event,
     FetchDigiLockerReference,
     GenderPolicy,
@@ -271,6 +275,8 @@ BUTTON_LABELS = {
     B.START_OVER: K.BUTTON_START_OVER,
     B.USE_OTP: K.BUTTON_USE_OTP,
     B.USE_DIGILOCKER: K.BUTTON_USE_DIGILOCKER,
+    B.ERASE_DATA: K.BUTTON_ERASE,
+    B.KEEP_DATA: K.BUTTON_KEEP,
 }
 LINK = LinkButton(K.BUTTON_OPEN_DIGILOCKER, URL)
 
@@ -1720,6 +1726,42 @@ def _every_live_state_cases() -> Iterator[Case]:
             yield Case(f"{key}-{name}", path, event, expected, rules=rules)
 
 
+def _erasure_cases() -> Iterator[Case]:
+    # /delete_my_data works the same from any state; keeping the data in a verification
+    # shows its step again, and confirming erases without changing the state first.
+    question = Prompt((ln(K.ERASE_QUESTION),), (B.ERASE_DATA, B.KEEP_DATA))
+    erased = (ln(K.ERASE_DONE),)
+    yield Case(
+        "idle-erase-asked", (), DataDeletionRequested(), shown(S.IDLE, "erasure_asked", question)
+    )
+    yield Case(
+        "idle-erase-confirmed",
+        (),
+        DataDeletionConfirmed(),
+        Seen(S.IDLE, "erasure_confirmed", erased, effects=(EraseUserData(),)),
+    )
+    yield Case(
+        "idle-erase-kept", (), DataDeletionKept(), Seen(S.IDLE, "erasure_kept", (ln(K.ERASE_KEPT),))
+    )
+    for state, path, rules in EVERY_LIVE_PATH:
+        key = state.value.replace("_", "-")
+        prompt = CURRENT_PROMPTS[state]
+        for name, event, expected in (
+            ("erase-asked", DataDeletionRequested(), shown(state, "erasure_asked", question)),
+            (
+                "erase-confirmed",
+                DataDeletionConfirmed(),
+                Seen(state, "erasure_confirmed", erased, effects=(EraseUserData(),)),
+            ),
+            (
+                "erase-kept",
+                DataDeletionKept(),
+                shown(state, "erasure_kept", prompt, ln(K.ERASE_KEPT)),
+            ),
+        ):
+            yield Case(f"{key}-{name}", path, event, expected, rules=rules)
+
+
 CASES = [
     *_idle_cases(),
     *_consent_cases(),
@@ -1732,6 +1774,7 @@ CASES = [
     *_digilocker_cases(),
     *_standing_cases(),
     *_every_live_state_cases(),
+    *_erasure_cases(),
 ]
 CASE_PARAMS = [pytest.param(case, id=case.name) for case in CASES]
 
