@@ -54,6 +54,7 @@ from flows import (
 )
 from flows.replies import consent_notice, line
 from kyc import KycProvider
+from kyc.fallback import ProviderChain
 from storage import (
     ConsentFacts,
     Database,
@@ -131,6 +132,12 @@ class Runner:
         self._clock = clock
         self._digilocker = digilocker
         self._locks = KeyedLocks()
+        if isinstance(provider, ProviderChain):
+            provider.passed_over = self._passed_over
+
+    def _passed_over(self, provider: str, failure: ProviderFailure, latency_ms: int) -> None:
+        # Looked up at each call: the observer may be set after the runner is built.
+        self.observer.provider_answered(provider, failure.value, latency_ms)
 
     @property
     def database(self) -> Database:

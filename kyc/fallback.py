@@ -10,13 +10,14 @@ reference names ("<provider>:<its reference>").
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from flows import AadhaarNumber, Otp, OtpNotSent, OtpNotVerified, ProviderFailure
 from kyc.base import KycProvider, OtpRequestAnswer, OtpVerifyAnswer
 
-__all__ = ["ProviderChain"]
+__all__ = ["PassedOver", "ProviderChain"]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ _TRY_NEXT = frozenset(
     {ProviderFailure.PROVIDER_DOWN, ProviderFailure.MISCONFIGURED, ProviderFailure.OUT_OF_QUOTA}
 )
 _SEPARATOR = ":"
+# (provider, why it could not take the request, how long it took to say so in ms)
+PassedOver = Callable[[str, ProviderFailure, int], None]
 
 
 class ProviderChain:
@@ -35,6 +38,10 @@ class ProviderChain:
             raise ValueError("a provider chain needs at least one provider")
         self._providers = tuple(providers)
         self._by_name = {provider.name: provider for provider in self._providers}
+        # Told of every provider passed over. Only the answer that reaches the user is seen
+        # by the runner, so without this a dead first provider that the next one covers would
+        # never show in metrics or raise an alert.
+        self.passed_over: PassedOver | None = None
 
     @property
     def name(self) -> str:
@@ -45,8 +52,12 @@ class ProviderChain:
         """The first provider that can take the request; its answer, tagged with its name."""
         answer: OtpRequestAnswer | None = None
         for provider in self._providers:
+            started = time.perf_counter()
             answer = await provider.request_otp(aadhaar)
             if isinstance(answer, OtpNotSent) and answer.failure in _TRY_NEXT:
+                if self.passed_over is not None:
+                    latency_ms = round((time.perf_counter() - started) * 1000)
+                    self.passed_over(provider.name, answer.failure, latency_ms)
                 log.warning(
                     "provider %s could not take an OTP request (%s): trying the next one",
                     provider.name,

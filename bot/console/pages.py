@@ -24,7 +24,7 @@ from bot.console.chart import bar_chart
 from bot.console.render import Renderer
 from bot.logs_cli import parse_since
 from bot.support_cli import format_percent, percentile
-from flows import Method, Standing, State
+from flows import AadhaarNumber, Method, Standing, State, parse_aadhaar
 from storage import Database
 from storage.flow_log import FlowFilter, latest_events
 from storage.funnel import funnel_stats
@@ -57,6 +57,18 @@ def _text(query: QueryParams, name: str, *, longest: int = 64) -> str | None:
     if len(value) > longest:
         raise BadQuery(f"{name}: at most {longest} characters")
     return value or None
+
+
+def _user(query: QueryParams) -> str | None:
+    value = _text(query, "user")
+    if value is not None and isinstance(parse_aadhaar(value), AadhaarNumber):
+        # Support may paste the number a user quoted to them. Nothing is stored by number, and
+        # the page must not echo it back: say what to search by instead.
+        raise BadQuery(
+            "user: that looks like an Aadhaar number, which the console never searches by; "
+            "use the Telegram user id (telegram:12345) or the verification's id"
+        )
+    return value
 
 
 def _choice(query: QueryParams, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -119,7 +131,7 @@ class Pages:
             provider=_text(query, "provider", longest=32),
             method=_choice(query, "method", METHODS),
             since=_since(query),
-            user=_text(query, "user"),
+            user=_user(query),
         )
         number = _page_number(query)
         found = await self._read(
@@ -214,7 +226,7 @@ class Pages:
         """The newest flow events, newest first; the page reloads itself."""
         query = request.query_params
         flow = FlowFilter(
-            user=_text(query, "user"),
+            user=_user(query),
             outcome=_text(query, "outcome", longest=48),
             provider=_text(query, "provider", longest=32),
         )

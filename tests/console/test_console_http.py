@@ -19,7 +19,7 @@ from tests.console.conftest import (
     serve,
     settings_for,
 )
-from tests.scenario_tools import masked
+from tests.scenario_tools import masked, spaced
 
 PAGES = ("/", "/verifications/1", "/funnel", "/live", "/sign-in", "/no-such-page")
 SECURITY_HEADERS = {
@@ -204,6 +204,17 @@ def test_a_bad_filter_is_a_400_that_says_why(
         response = client.get(f"{PREFIX}/", params=params)
         assert response.status_code == 400
         assert message in response.text
+
+
+def test_a_pasted_aadhaar_number_is_refused_and_not_echoed(console: Console) -> None:
+    number = console.store.numbers[0]
+    with console.signed_in() as client:
+        for path in ("/", "/live"):
+            for spelling in (number, spaced(number)):
+                response = client.get(PREFIX + path, params={"user": spelling})
+                assert response.status_code == 400
+                assert "looks like an Aadhaar number" in response.text
+                assert_nothing_secret(console.store, response.text)
 
 
 def test_an_unknown_verification_is_a_404_page(console: Console) -> None:
