@@ -7,13 +7,11 @@ step carries a version check, so two quick messages never produce two OTP reques
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import logging
-import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +23,8 @@ from bot.config import Settings
 from bot.consent_version import rules_with_notice
 from bot.digilocker import DigiLockerCalls
 from bot.locks import KeyedLocks
-from bot.metrics import FlowObserver, NoObserver, answer_outcome
+from bot.metrics import FlowObserver, NoObserver
+from bot.provider_calls import ProviderCalls
 from bot.render import Renderer
 from flows import (
     BeginNewVerification,
@@ -34,13 +33,9 @@ from flows import (
     DataDeletionRequested,
     Decision,
     DeleteUserMessage,
-    DigiLockerNotStarted,
-    DigiLockerNotVerified,
     EraseUserData,
     Event,
     FetchDigiLockerReference,
-    OtpNotSent,
-    OtpNotVerified,
     PromptKey,
     ProviderFailure,
     RecordConsent,
@@ -73,17 +68,6 @@ __all__ = ["Runner"]
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 _MAX_STALE_RETRIES = 3
-PROGRESS_AFTER_SECONDS = 0.3
-# How loudly each provider answer is logged: our faults alarm the operator, the provider's own
-# trouble is a warning, and a user's mistake (a wrong OTP) is ordinary business.
-_LOG_LEVELS = {
-    ProviderFailure.MISCONFIGURED: logging.ERROR,
-    ProviderFailure.OUT_OF_QUOTA: logging.ERROR,
-    ProviderFailure.PROVIDER_DOWN: logging.WARNING,
-    ProviderFailure.RATE_LIMITED: logging.WARNING,
-    ProviderFailure.IN_PROGRESS: logging.WARNING,
-    ProviderFailure.UNCERTAIN: logging.WARNING,
-}
 
 
 @dataclass(frozen=True)
@@ -94,9 +78,6 @@ class _Stored:
     event: Event
     decision: Decision
     saved: Loaded
-
-
-_REFUSALS = (OtpNotSent, OtpNotVerified, DigiLockerNotStarted, DigiLockerNotVerified)
 
 
 class UserErased(Exception):
@@ -130,8 +111,13 @@ class Runner:
         self._provider = provider
         self._vault = vault
         self._clock = clock
-        self._digilocker = digilocker
         self._locks = KeyedLocks()
+        self._calls = ProviderCalls(
+            provider=provider,
+            digilocker=digilocker,
+            settings=lambda: self.settings,
+            observer=lambda: self.observer,
+        )
         if isinstance(provider, ProviderChain):
             provider.passed_over = self._passed_over
 
@@ -221,7 +207,7 @@ class Runner:
                 elif isinstance(
                     effect, RequestOtp | VerifyOtp | StartDigiLocker | FetchDigiLockerReference
                 ):
-                    pending.append(await self._call_provider(effect, loaded, progress))
+                    pending.append(await self._calls.carry_out(effect, loaded, progress))
                 elif isinstance(effect, BeginNewVerification):
                     pending.append((StartRequested(), None))
                 elif isinstance(effect, EraseUserData):
@@ -333,7 +319,7 @@ class Runner:
         decision = decide(loaded.session, event, now, rules_with_notice(settings))
         record = StepRecord(
             event=event.name,
-            provider=self._answered_by(event) if latency_ms is not None else None,
+            provider=self._calls.answered_by(event) if latency_ms is not None else None,
             latency_ms=latency_ms,
             consent=self._consent_facts(decision, loaded.language, settings),
         )
@@ -361,106 +347,6 @@ class Runner:
             purpose=settings.consent.purpose,
             language=language,
         )
-
-    async def _call_provider(
-        self,
-        effect: RequestOtp | VerifyOtp | StartDigiLocker | FetchDigiLockerReference,
-        loaded: Loaded,
-        progress: Channel | None,
-    ) -> tuple[Event, int]:
-        started = time.perf_counter()
-        # A typing indicator for a call that answers at once is one more Bot API call for
-        # nothing: it is shown only once the call has taken a noticeable moment.
-        indicator = asyncio.create_task(self._progress_later(progress)) if progress else None
-        try:
-            if isinstance(effect, RequestOtp | VerifyOtp):
-                answer = await self._answer(effect)
-            else:
-                answer = await self._digilocker_answer(effect, loaded)
-        finally:
-            if indicator is not None:
-                indicator.cancel()
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        self._log_answer(answer, latency_ms)
-        outcome = answer_outcome(answer)
-        self.observer.provider_answered(self._answered_by(answer), outcome, latency_ms)
-        return answer, latency_ms
-
-    async def _digilocker_answer(
-        self, effect: StartDigiLocker | FetchDigiLockerReference, loaded: Loaded
-    ) -> Event:
-        calls = self._digilocker
-        if isinstance(effect, StartDigiLocker):
-            if calls is None:
-                return DigiLockerNotStarted(ProviderFailure.MISCONFIGURED, detail="not configured")
-            return await self._guarded(
-                lambda: calls.start(loaded),
-                lambda detail: DigiLockerNotStarted(ProviderFailure.PROVIDER_DOWN, detail=detail),
-            )
-        if calls is None:
-            return DigiLockerNotVerified(ProviderFailure.MISCONFIGURED, detail="not configured")
-        return await self._guarded(
-            lambda: calls.fetch(effect.code, loaded),
-            lambda detail: DigiLockerNotVerified(ProviderFailure.PROVIDER_DOWN, detail=detail),
-        )
-
-    async def _progress_later(self, channel: Channel) -> None:
-        await asyncio.sleep(PROGRESS_AFTER_SECONDS)
-        try:
-            await channel.show_progress()
-        except Exception as error:
-            log.info("progress not shown: %s", type(error).__name__)
-
-    async def _answer(self, effect: RequestOtp | VerifyOtp) -> Event:
-        answer: Event
-        if isinstance(effect, RequestOtp):
-            answer = await self._guarded(
-                lambda: self._provider.request_otp(effect.aadhaar),
-                lambda detail: OtpNotSent(ProviderFailure.PROVIDER_DOWN, detail=detail),
-            )
-        else:
-            answer = await self._guarded(
-                lambda: self._provider.verify_otp(effect.reference, effect.otp),
-                lambda detail: OtpNotVerified(ProviderFailure.PROVIDER_DOWN, detail=detail),
-            )
-        return answer
-
-    async def _guarded(
-        self,
-        call: Callable[[], Awaitable[Event]],
-        on_fault: Callable[[str], Event],
-    ) -> Event:
-        # Provider clients map every wire answer themselves; this is the last line of defence
-        # against a bug or a hang there, so the user always gets an answer.
-        try:
-            async with asyncio.timeout(self.settings.flow.call_timeout_seconds):
-                return await call()
-        except TimeoutError:
-            return on_fault("no answer within the call timeout")
-        except Exception as error:
-            return on_fault(f"client error {type(error).__name__}")
-
-    def _log_answer(self, answer: Event, latency_ms: int) -> None:
-        if isinstance(
-            answer, OtpNotSent | OtpNotVerified | DigiLockerNotStarted | DigiLockerNotVerified
-        ):
-            level = _LOG_LEVELS.get(answer.failure, logging.INFO)
-            log.log(
-                level,
-                "provider %s answered %s in %d ms: %s",
-                self._answered_by(answer),
-                answer.failure.value,
-                latency_ms,
-                answer.detail or "-",
-            )
-        else:
-            name = self._answered_by(answer)
-            log.info("provider %s answered %s in %d ms", name, answer.name, latency_ms)
-
-    def _answered_by(self, answer: Event) -> str:
-        # With several providers configured, each answer names the one that gave it.
-        named = getattr(answer, "provider", "")
-        return named if isinstance(named, str) and named else self._provider.name
 
     async def _apologise(self, channel: Channel) -> None:
         try:
