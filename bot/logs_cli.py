@@ -126,6 +126,8 @@ def _logs(args: argparse.Namespace, *, settings: Callable[[str | None], Settings
     show = format_json if args.json else functools.partial(format_text, zone=loaded.zone())
     try:
         return asyncio.run(_show(args, loaded.database.url, flow, show))
+    except BrokenPipeError:
+        raise  # the output's reader went away: not a database problem (see bot.cli.main)
     except (OSError, SQLAlchemyError) as error:
         # The class only: a driver's message may quote the URL with its password.
         print(f"cannot read the database: {type(error).__name__}", file=sys.stderr)

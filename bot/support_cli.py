@@ -216,6 +216,8 @@ def _read(url: str, unit: Callable[[Connection], T]) -> T:
 
     try:
         return _query(url, unit)
+    except BrokenPipeError:
+        raise  # the output's reader went away: not a database problem (see bot.cli.main)
     except (OSError, SQLAlchemyError) as error:
         # The class only: a driver's message may quote the URL with its password.
         print(f"cannot read the database: {type(error).__name__}", file=sys.stderr)

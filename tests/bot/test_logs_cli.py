@@ -192,6 +192,26 @@ def test_a_bad_since_names_the_forms(store: Store) -> None:
     assert completed.stderr.strip() == "bad --since 'yesterday': use 30m, 24h or 7d"
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly(store: Store) -> None:
+    # `kycbot logs | head`: the reader is gone before the first line. Closing our end before
+    # the command has even started makes its first write fail every time.
+    command = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "logs", "--since", "7d"],
+        cwd=ROOT,
+        env=_environ(store),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert command.stdout is not None
+    assert command.stderr is not None
+    command.stdout.close()
+    with command.stderr:
+        errors = command.stderr.read()
+    assert command.wait(timeout=30) == 0
+    assert errors == ""
+
+
 def test_nothing_found_is_said_outside_the_json_lines(store: Store) -> None:
     text = kycbot(store, "--user", "telegram:0")
     assert (text.returncode, text.stdout) == (0, "no flow events\n")
