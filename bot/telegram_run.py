@@ -17,13 +17,13 @@ from urllib.parse import urlparse
 
 import uvicorn
 from sqlalchemy import text
+from starlette.routing import Mount
 from telegram.error import Conflict, InvalidToken, TelegramError
 
 from bot.alerts import ProviderAlerts
 from bot.app import StartupError, Wiring, wired
 from bot.config import Settings
 from bot.config_sections import WebhookSettings, WebSettings
-from bot.console import console_mount
 from bot.digilocker import Return
 from bot.metrics import Metrics, Observers, metrics_endpoint
 from bot.reload import config_reloading
@@ -259,16 +259,23 @@ def _web_server(
         else metrics_endpoint(
             metrics, token=lambda: wiring.runner.settings.metrics.token.get_secret_value()
         ),
-        console=console_mount(
-            settings.console,
-            database=wiring.database,
-            zone=settings.zone(),
-            public_url=settings.web.public_url,
-        )
-        if settings.console.enabled
-        else None,
+        console=_console(settings, wiring),
     )
     return _WebServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+
+def _console(settings: Settings, wiring: Wiring) -> Mount | None:
+    if not settings.console.enabled:
+        return None
+    # Imported only when used: Jinja2 and the templates cost a bot without a console memory.
+    from bot.console import console_mount
+
+    return console_mount(
+        settings.console,
+        database=wiring.database,
+        zone=settings.zone(),
+        public_url=settings.web.public_url,
+    )
 
 
 async def _until_started(server: _WebServer, serving: asyncio.Task[None]) -> None:
