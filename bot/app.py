@@ -19,6 +19,7 @@ from kyc.fallback import ProviderChain
 from kyc.idto import IdtoDigiLocker
 from kyc.sandbox import SandboxProvider
 from storage import Database, NumberVault
+from storage.database import STATEMENT_TIMEOUT_SECONDS
 from storage.revision import SCHEMA_HEAD, MigrationFailed, migrate_in_child, stored_revision
 
 __all__ = ["StartupError", "Wiring", "build_provider", "wired"]
@@ -95,7 +96,8 @@ async def wired(
     settings: Settings, *, on_sms: Callable[[SimulatedSms], None] | None = None
 ) -> AsyncIterator[Wiring]:
     """Open the database (migrating SQLite on start), the provider and the runner; close them."""
-    database = Database(settings.database.url)
+    # The bot answers users: a database that hangs must fail a step fast, not hold it.
+    database = Database(settings.database.url, statement_timeout_seconds=STATEMENT_TIMEOUT_SECONDS)
     provider = build_provider(settings, on_sms=on_sms)
     digilocker: DigiLockerCalls | None = None
     try:

@@ -121,6 +121,9 @@ class ProviderCalls:
             answer = await self._guarded(
                 lambda: self._provider.request_otp(effect.aadhaar),
                 lambda detail: OtpNotSent(ProviderFailure.PROVIDER_DOWN, detail=detail),
+                # Cut off mid-request, the provider may have sent the SMS already: an instant
+                # retry could send a second one, so the user waits for the cooldown instead.
+                on_timeout=lambda detail: OtpNotSent(ProviderFailure.UNCERTAIN, detail=detail),
             )
         else:
             answer = await self._guarded(
@@ -133,6 +136,8 @@ class ProviderCalls:
         self,
         call: Callable[[], Awaitable[Event]],
         on_fault: Callable[[str], Event],
+        *,
+        on_timeout: Callable[[str], Event] | None = None,
     ) -> Event:
         # Provider clients map every wire answer themselves; this is the last line of defence
         # against a bug or a hang there, so the user always gets an answer.
@@ -140,7 +145,7 @@ class ProviderCalls:
             async with asyncio.timeout(self._settings().flow.call_timeout_seconds):
                 return await call()
         except TimeoutError:
-            return on_fault("no answer within the call timeout")
+            return (on_timeout or on_fault)("no answer within the call timeout")
         except Exception as error:
             return on_fault(f"client error {type(error).__name__}")
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.config_retention import RetentionSettings
+from bot.failure_streak import FailureStreak
 from bot.runner import Clock, utc_now
 from storage import Database
 from storage.retention import Cutoffs, PurgeCounts, purge
@@ -70,13 +71,19 @@ class RetentionSchedule:
         return removed
 
     async def run(self) -> None:
-        """Purge whenever due until `stop()`; a failed purge is logged and tried next period."""
+        """Purge whenever due until `stop()`; a failed purge is tried again at the next check."""
+        failures = FailureStreak(log, "retention purge")
         while not self._stopping.is_set():
             if self.due():
+                last_run = self._last_run
                 try:
                     await self.purge_once()
                 except Exception as error:
-                    log.error("retention purge failed: %s", type(error).__name__)
+                    # Due again at the next check, not a whole period after a database outage.
+                    self._last_run = last_run
+                    failures.failed(error)
+                else:
+                    failures.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self._check_every)
 

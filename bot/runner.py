@@ -24,6 +24,7 @@ from bot.consent_version import rules_with_notice
 from bot.digilocker import DigiLockerCalls
 from bot.locks import KeyedLocks
 from bot.metrics import FlowObserver, NoObserver
+from bot.outbox import Notice, deliver, store_notices
 from bot.provider_calls import ProviderCalls
 from bot.render import Renderer
 from flows import (
@@ -31,6 +32,7 @@ from flows import (
     ButtonExpired,
     DataDeletionConfirmed,
     DataDeletionRequested,
+    DeadlinePassed,
     Decision,
     DeleteUserMessage,
     EraseUserData,
@@ -44,8 +46,10 @@ from flows import (
     ShowProgress,
     StartDigiLocker,
     StartRequested,
+    TextSent,
     VerifyOtp,
     decide,
+    looks_sensitive,
 )
 from flows.replies import consent_notice, line
 from kyc import KycProvider
@@ -78,6 +82,8 @@ class _Stored:
     event: Event
     decision: Decision
     saved: Loaded
+    # A deadline step's replies, stored in the outbox with the step (see bot.outbox).
+    notices: tuple[Notice, ...] = ()
 
 
 class UserErased(Exception):
@@ -168,7 +174,7 @@ class Runner:
                 log.error(
                     "handling %s failed: %s at %s", event.name, type(error).__name__, _where(error)
                 )
-                await self._apologise(channel)
+                await self._apologise(channel, event, client_language)
 
     async def _run(
         self,
@@ -185,7 +191,7 @@ class Runner:
             # Read once per step: a config reload in between never mixes old and new settings.
             settings = self.settings
             renderer = Renderer(prompt=settings.prompt, zone=settings.zone())
-            loaded, decision = await self._step(
+            loaded, decision, notices = await self._step(
                 user,
                 current,
                 loaded,
@@ -196,8 +202,12 @@ class Runner:
             )
             pressed_at = None
             progress: Channel | None = None
+            outbox = list(notices)
             for effect in decision.effects:
-                if isinstance(effect, Reply):
+                if isinstance(effect, Reply) and outbox:
+                    notice_id, stored = outbox.pop(0)
+                    await deliver(self._database, channel, notice_id, stored, self._clock())
+                elif isinstance(effect, Reply):
                     message = renderer.render(effect, loaded.language)
                     await channel.send(replace(message, step=loaded.step))
                 elif isinstance(effect, DeleteUserMessage):
@@ -250,7 +260,7 @@ class Runner:
         *,
         settings: Settings,
         client_language: str | None = None,
-    ) -> tuple[Loaded, Decision]:
+    ) -> tuple[Loaded, Decision, tuple[Notice, ...]]:
         for _ in range(_MAX_STALE_RETRIES):
             now = self._clock()
             unit = functools.partial(
@@ -287,7 +297,7 @@ class Runner:
                 step.decision.outcome,
             )
             self.observer.step(step.event.name, step.decision.outcome)
-            return step.saved, step.decision
+            return step.saved, step.decision, step.notices
         raise StaleConversation("gave up after repeated concurrent changes")
 
     def _decide_and_store(
@@ -332,7 +342,19 @@ class Runner:
             now=now,
             vault=self._vault,
         )
-        return _Stored(loaded=loaded, event=event, decision=decision, saved=saved)
+        notices: tuple[Notice, ...] = ()
+        if isinstance(event, DeadlinePassed):
+            # Nobody asks again for a deadline's notice: it must survive a crash before the send.
+            renderer = Renderer(prompt=settings.prompt, zone=settings.zone())
+            notices = store_notices(
+                connection,
+                user=user,
+                saved=saved,
+                effects=decision.effects,
+                renderer=renderer,
+                now=now,
+            )
+        return _Stored(loaded=loaded, event=event, decision=decision, saved=saved, notices=notices)
 
     def _consent_facts(
         self, decision: Decision, language: str, settings: Settings
@@ -348,10 +370,15 @@ class Runner:
             language=language,
         )
 
-    async def _apologise(self, channel: Channel) -> None:
+    async def _apologise(self, channel: Channel, event: Event, language: str | None) -> None:
+        # The stored language cannot be read while the database is down: the app's will do.
         try:
             reply = Reply(lines=(line(PromptKey.TRY_AGAIN_SHORTLY),))
-            await channel.send(self.renderer.render(reply, self.settings.language.default))
+            chosen = language or self.settings.language.default
+            await channel.send(self.renderer.render(reply, chosen))
+            if isinstance(event, TextSent) and looks_sensitive(event.text):
+                # The step that would have deleted a typed number or OTP never ran.
+                await channel.delete_user_message()
         except Exception as error:
             log.error("could not tell the user about the failure: %s", type(error).__name__)
 

@@ -14,9 +14,12 @@ import logging
 from collections.abc import Callable
 
 from bot.channel import Channel
+from bot.failure_streak import FailureStreak
+from bot.outbox import deliver_leftovers
 from bot.runner import Clock, Runner, utc_now
 from flows import DeadlinePassed
-from storage import Database, UserKey, due_users
+from storage import Database, UserKey
+from storage.sweep_claim import claim_due_users
 
 __all__ = ["Sweeper"]
 
@@ -52,10 +55,21 @@ class Sweeper:
         self._stopping = asyncio.Event()
 
     async def sweep_once(self) -> int:
-        """Handle every deadline due now; return how many users were handled."""
+        """Handle every deadline due now; return how many users were handled.
+
+        First the deadline notices a killed process stored but never sent (see bot.outbox).
+        """
+        await deliver_leftovers(
+            self._database,
+            channel=self._channel,
+            channel_for=self._channel_for,
+            clock=self._clock,
+            limit=self._batch,
+        )
+        # A claim, not a read: the sweepers of other replicas skip what this one handles.
         due = await self._database.run(
             functools.partial(
-                due_users,
+                claim_due_users,
                 now=self._clock(),
                 channel=self._channel,
                 external_id=self._external_id,
@@ -72,6 +86,7 @@ class Sweeper:
         Stopping never cuts a sweep short: a step stored without its notice sent would leave
         the user untold.
         """
+        failures = FailureStreak(log, "sweep")  # the database may be away for a while
         while not self._stopping.is_set():
             try:
                 handled = await self.sweep_once()
@@ -80,7 +95,9 @@ class Sweeper:
                 if self._swept is not None:
                     self._swept()
             except Exception as error:
-                log.error("sweep failed: %s", type(error).__name__)
+                failures.failed(error)
+            else:
+                failures.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
 

@@ -74,7 +74,12 @@ def web_app(
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             log.warning("webhook body refused: %s", type(error).__name__)
             return PlainTextResponse("bad request", status_code=400)
-        await application.update_queue.put(update)
+        # Answered only once handled, not merely queued: Telegram sends a chat's next update
+        # after the answer to the previous one, so with several replicas behind a load
+        # balancer a user's updates are still handled in order. Through the update processor:
+        # the same bound and per-user order as polling. Handler errors go to the error handler.
+        processor = application.update_processor
+        await processor.process_update(update, application.process_update(update))
         return Response(status_code=200)
 
     async def health(_: Request) -> Response:

@@ -81,16 +81,23 @@ def interpret(
             return OtpNotSent(F.UNCERTAIN, detail=f"no answer: {answer.reason.value}")
         return _failed(endpoint, F.PROVIDER_DOWN, f"no answer: {answer.reason.value}")
     code = dig(answer.body, "status")
-    if code == "OK" and 200 <= answer.status < 300:
+    success = 200 <= answer.status < 300
+    # A success status we cannot read on a send may be "OTP sent" cut short: an SMS may be on
+    # its way, so it is never a free retry that could send a second one.
+    unread = F.UNCERTAIN if endpoint is Endpoint.SEND_OTP else F.PROVIDER_DOWN
+    if code == "OK" and success:
         result = dig(answer.body, "result")
         if not isinstance(result, Mapping):
-            return _failed(endpoint, F.PROVIDER_DOWN, f"http {answer.status} OK without result")
+            return _failed(endpoint, unread, f"http {answer.status} OK without result")
         if endpoint is Endpoint.SEND_OTP:
             return _otp_sent(result)
         return _verified(result)
+    if success and code != "INVALID_ARGUMENT" and not (isinstance(code, str) and code in _CODES):
+        return _failed(endpoint, unread, f"http {answer.status} {_label(answer.body, code)}")
     failure, hint = _error(endpoint, answer.status, code, dig(answer.body, "reason"))
     detail = f"http {answer.status} {_label(answer.body, code)}"
-    return _failed(endpoint, failure, f"{detail}: {hint}" if hint else detail)
+    wait = answer.retry_after_seconds if failure is F.RATE_LIMITED else None
+    return _failed(endpoint, failure, f"{detail}: {hint}" if hint else detail, wait)
 
 
 def _label(body: Mapping[str, object] | None, code: object) -> str:
@@ -103,11 +110,11 @@ def _label(body: Mapping[str, object] | None, code: object) -> str:
 
 
 def _failed(
-    endpoint: Endpoint, failure: ProviderFailure, detail: str
+    endpoint: Endpoint, failure: ProviderFailure, detail: str, wait: int | None = None
 ) -> OtpNotSent | OtpNotVerified:
     if endpoint is Endpoint.SEND_OTP:
-        return OtpNotSent(failure, detail=detail)
-    return OtpNotVerified(failure, detail=detail)
+        return OtpNotSent(failure, wait, detail)
+    return OtpNotVerified(failure, wait, detail)
 
 
 def _error(

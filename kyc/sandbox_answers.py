@@ -93,7 +93,8 @@ def interpret(endpoint: Endpoint, answer: WireReply | Unanswered) -> Outcome:
             return Refusal(F.OUT_OF_QUOTA, f"{where}: credits or quota used up")
         return Refusal(F.MISCONFIGURED, f"{where}: credentials or access token rejected")
     if status == 429:
-        return Refusal(F.RATE_LIMITED, f"{where}: too many requests", _wait(message))
+        wait = _wait(message) or answer.retry_after_seconds
+        return Refusal(F.RATE_LIMITED, f"{where}: too many requests", wait)
     if status >= 500:
         return Refusal(F.PROVIDER_DOWN, where)
     if body is not None and 200 <= status < 300:
@@ -107,6 +108,10 @@ def interpret(endpoint: Endpoint, answer: WireReply | Unanswered) -> Outcome:
     shape = "unexpected message" if message else "unexpected answer shape"
     if body is None:
         shape = "body is not a JSON object"
+    if endpoint is Endpoint.GENERATE_OTP and 200 <= status < 300 and not message:
+        # A success status we cannot read may well be "OTP sent" cut short: an SMS may be on
+        # its way, so this is never a free retry that could send a second one.
+        return Refusal(F.UNCERTAIN, f"{where}: {shape}")
     # A 3xx or 4xx nobody expects means our request is wrong (a URL, a header, a version): the
     # operator must look, and trying again will not help.
     failure = F.MISCONFIGURED if 300 <= status < 500 and status != 408 else F.PROVIDER_DOWN

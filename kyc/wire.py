@@ -32,11 +32,15 @@ class NoAnswer(StrEnum):
 
 @dataclass(frozen=True)
 class WireReply:
-    """An HTTP answer: its status and, when the body is a JSON object, that object."""
+    """An HTTP answer: its status and, when the body is a JSON object, that object.
+
+    `retry_after_seconds` is the answer's Retry-After header when it gives a number of seconds.
+    """
 
     status: int
     body: Mapping[str, object] | None = field(repr=False)
     latency_ms: int
+    retry_after_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,21 @@ async def post_json(
         return Unanswered(NoAnswer.TIMEOUT, _since(started))
     except httpx.HTTPError:
         return Unanswered(NoAnswer.BROKEN, _since(started))
-    return WireReply(response.status_code, _json_object(response.content), _since(started))
+    body = _json_object(response.content)
+    wait = _retry_after(response.headers.get("retry-after"))
+    return WireReply(response.status_code, body, _since(started), wait)
+
+
+# No provider asks for more than a day; a bigger value is a broken header, not a wish.
+_MAX_RETRY_AFTER_SECONDS = 86_400
+
+
+def _retry_after(value: str | None) -> int | None:
+    # Only the delay-seconds form: an HTTP date would tie the wait to the provider's clock.
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    return min(int(text), _MAX_RETRY_AFTER_SECONDS)
 
 
 def _json_object(content: bytes) -> Mapping[str, object] | None:

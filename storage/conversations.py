@@ -29,6 +29,7 @@ from flows import (
     next_deadline,
 )
 from storage.models import Base
+from storage.user_lock import lock_user
 from storage.vault import NumberVault
 
 __all__ = [
@@ -232,6 +233,7 @@ def load_conversation(
     `client_language` is the (supported) language of the user's app, if known: a new user gets
     it instead of `language`, and so does a user who never picked one with /language.
     """
+    lock_user(connection, key)  # first: another replica's step of this user waits (PostgreSQL)
     row = connection.execute(
         _LOAD_USER_AND_LIVE_VERIFICATION,
         {"b_channel": key.channel, "b_external_id": key.external_id},

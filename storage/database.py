@@ -17,9 +17,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database"]
+__all__ = ["STATEMENT_TIMEOUT_SECONDS", "Database"]
 
 T = TypeVar("T")
+
+# asyncpg waits 60 s for a connection and forever for an answer, so a server that vanishes
+# without a reset (a network partition) would hold a user's step, and the webhook call carrying
+# it, for minutes. The bot's statements take milliseconds (the purge works in batches).
+CONNECT_TIMEOUT_SECONDS = 5.0
+STATEMENT_TIMEOUT_SECONDS = 5.0
 
 
 def _tune_sqlite(dbapi_connection: Any, _: Any) -> None:
@@ -35,9 +41,14 @@ def _tune_sqlite(dbapi_connection: Any, _: Any) -> None:
 class Database:
     """One database: an async engine for everything, and `run` for the per-step transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, statement_timeout_seconds: float | None = None) -> None:
+        """`statement_timeout_seconds` (PostgreSQL): a limit per statement, for the bot, whose
+        statements take milliseconds while a user waits (STATEMENT_TIMEOUT_SECONDS). None, the
+        default, suits commands that may run long on a big database: migrations, purge, stats.
+        """
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        self._statement_timeout = statement_timeout_seconds
+        self.engine: AsyncEngine = create_async_engine(url, **self._engine_options())
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
         self._thread: ThreadPoolExecutor | None = None
@@ -52,6 +63,19 @@ class Database:
     def is_sqlite(self) -> bool:
         """Whether this is the embedded SQLite store (one process only)."""
         return self.url.startswith("sqlite")
+
+    def _engine_options(self) -> dict[str, Any]:
+        if self.is_sqlite:
+            return {}
+        # pre_ping costs one round trip per checkout (a step is one checkout) and spares the
+        # first steps after an outage a dead pooled connection.
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if make_url(self.url).get_driver_name() == "asyncpg":
+            options["connect_args"] = {
+                "timeout": CONNECT_TIMEOUT_SECONDS,
+                "command_timeout": self._statement_timeout,
+            }
+        return options
 
     @property
     def _in_memory(self) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "DigiLockerSession",
     "FlowEvent",
     "KycResult",
+    "OutboxNotice",
     "User",
     "UtcDateTime",
     "Verification",
@@ -221,3 +223,35 @@ class DeletionRecord(Base):
     user_hmac: Mapped[str] = mapped_column(String(64), index=True)
     # "user" (/delete_my_data) or "support" (kycbot erase)
     requested_by: Mapped[str] = mapped_column(String(16))
+
+
+class OutboxNotice(Base):
+    """A deadline notice to deliver, stored with the step that decided it (see storage.outbox).
+
+    The message is kept rendered (JSON, masked data only), so a process that did not decide
+    the step can still deliver it after the one that did was killed.
+    """
+
+    __tablename__ = "outbox_notice"
+    __table_args__ = (
+        # The sweeper looks only at the few rows not delivered yet.
+        Index(
+            "ix_outbox_notice_undelivered",
+            "channel",
+            "id",
+            sqlite_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Cascade: erasing a user takes their undelivered notices with them.
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    # When a process last took the notice to send it, and how often one did.
+    claimed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    delivered_at: Mapped[datetime | None]

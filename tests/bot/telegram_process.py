@@ -356,8 +356,10 @@ class BotWorld:
             env.pop(name, None)
         return env
 
-    async def spawn(self, overrides: dict[str, str], unset: tuple[str, ...] = ()) -> BotProcess:
-        """Start `kycbot run` with `overrides` and without `unset`; do not wait for it."""
+    async def spawn(
+        self, overrides: dict[str, str], unset: tuple[str, ...] = (), args: tuple[str, ...] = ()
+    ) -> BotProcess:
+        """Start `kycbot run *args` with `overrides` and without `unset`; do not wait for it."""
         name = f"kycbot-run-{len(self.processes) + 1}"
         log_file = self.directory / f"{name}.stderr.log"
         with log_file.open("wb") as stderr:
@@ -366,6 +368,7 @@ class BotWorld:
                 "-m",
                 "bot.cli",
                 "run",
+                *args,
                 env=self.environment(unset=unset, **overrides),
                 cwd=self.directory,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -376,14 +379,14 @@ class BotWorld:
         self.processes.append(bot)
         return bot
 
-    async def start(self, **env: str) -> BotProcess:
-        """Start `kycbot run` and return once it serves (its signal handlers are in place)."""
+    async def start(self, *args: str, **env: str) -> BotProcess:
+        """Start `kycbot run *args` and return once it serves (its signal handlers are in place)."""
         webhook = env.get("KYCBOT_TELEGRAM__MODE", self.env.get("KYCBOT_TELEGRAM__MODE")) == (
             "webhook"
         )
         ready_call = "setwebhook" if webhook else "deletewebhook"
         seen = len(self.fake.calls)
-        bot = await self.spawn(env)
+        bot = await self.spawn(env, args=args)
 
         def ready() -> bool:
             calls = self.fake.calls[seen:]

@@ -7,9 +7,10 @@ from typing import Any
 import httpx
 import pytest
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder, TypeHandler
 
 from bot.webapp import SECRET_HEADER, web_app
+from tests.fakes.telegram import FakeTelegram
 
 SECRET = "s3cr3t-Token_1"
 UPDATE = {
@@ -30,6 +31,17 @@ def application() -> App:
     return ApplicationBuilder().token("123:abc").updater(None).build()
 
 
+def handled_updates(application: App) -> list[Update]:
+    """Every update the application's handlers get, from now on."""
+    seen: list[Update] = []
+
+    async def record(update: Update, _: object) -> None:
+        seen.append(update)
+
+    application.add_handler(TypeHandler(Update, record))
+    return seen
+
+
 def client(application: App, *, healthy: bool = True) -> httpx.AsyncClient:
     async def health() -> bool:
         return healthy
@@ -40,31 +52,48 @@ def client(application: App, *, healthy: bool = True) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot")
 
 
-async def test_an_update_with_the_secret_is_queued(application: App) -> None:
-    async with client(application) as http:
-        response = await http.post("/telegram", json=UPDATE, headers={SECRET_HEADER: SECRET})
-    assert response.status_code == 200
-    queued = application.update_queue.get_nowait()
-    assert isinstance(queued, Update)
-    assert queued.update_id == 10
+async def test_an_update_with_the_secret_is_handled_before_the_answer() -> None:
+    async with FakeTelegram() as fake:
+        application = (
+            ApplicationBuilder().token(fake.token).base_url(fake.base_url).updater(None).build()
+        )
+        await _answered_after_handling(application)
+
+
+async def _answered_after_handling(application: App) -> None:
+    handled = handled_updates(application)
+    await application.initialize()  # getMe, from the fake Bot API
+    try:
+        async with client(application) as http:
+            response = await http.post("/telegram", json=UPDATE, headers={SECRET_HEADER: SECRET})
+        assert response.status_code == 200
+        # Handled, not merely queued: the next update of the chat comes after this answer.
+        assert [update.update_id for update in handled] == [10]
+        assert application.update_queue.empty()
+    finally:
+        await application.shutdown()
 
 
 @pytest.mark.parametrize("headers", [{}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: ""}])
 async def test_an_update_without_the_right_secret_is_refused(
     application: App, headers: dict[str, str]
 ) -> None:
+    handled = handled_updates(application)
     async with client(application) as http:
         response = await http.post("/telegram", json=UPDATE, headers=headers)
     assert response.status_code == 403
+    assert handled == []
     assert application.update_queue.empty()
 
 
 async def test_a_body_that_is_not_an_update_is_refused(application: App) -> None:
+    handled = handled_updates(application)
     async with client(application) as http:
         response = await http.post(
             "/telegram", content=b"{not json", headers={SECRET_HEADER: SECRET}
         )
     assert response.status_code == 400
+    assert handled == []
     assert application.update_queue.empty()
 
 

@@ -8,8 +8,9 @@
 
 It issues a client_id per send, keeps that OTP, validates it once and lets it expire after
 `otp_ttl_seconds`; a validate answer carries the full number and a photo, as real e-KYC does.
-Fault switches: `fail_next(Fault(...))` (slow answers, 5xx codes, raw bodies such as malformed
-JSON or an HTML page), `no_mobile` numbers, `expire_otps()`; `closed_port_url()` refuses
+Fault switches: `fail_next(Fault(...))` (slow answers, 5xx codes, 429 with or without
+Retry-After, raw bodies such as malformed JSON or an HTML page, a connection reset halfway
+through the answer), `no_mobile` numbers, `expire_otps()`; `closed_port_url()` refuses
 connections.
 """
 
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from stdnum.in_ import aadhaar as stdnum_aadhaar
 
+from tests.fakes.faults import BrokenAnswer
 from tests.fakes.telegram_server import LoopbackServer
 
 __all__ = [
@@ -72,7 +74,8 @@ class Fault:
 
     `delay_seconds` alone delays the real answer (a send still issues its OTP first, as a
     provider that acts and then stalls); `status` answers that HTTP status with the AccuAuth
-    error body `code`; `raw` answers these bytes as they are.
+    error body `code` (and `retry_after` as a Retry-After header); `raw` answers these bytes
+    as they are; `reset` drops the connection halfway through the answer.
     """
 
     path: str | None = None
@@ -81,6 +84,8 @@ class Fault:
     code: str = "INTERNAL_ERROR"
     raw: bytes | None = None
     content_type: str = "application/json"
+    retry_after: int | None = None
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,12 +202,16 @@ class FakeAccuAuth:
         if fault.delay_seconds:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._released.wait(), fault.delay_seconds)
+        if fault.reset:
+            return BrokenAnswer()
         if fault.raw is not None:
             return Response(
                 fault.raw, status_code=fault.status or 200, media_type=fault.content_type
             )
         if fault.status is not None:
-            return _error(fault.status, fault.code, "fault injected by the test")
+            answer = _error(fault.status, fault.code, "fault injected by the test")
+            if fault.retry_after is not None:
+                answer.headers["retry-after"] = str(fault.retry_after)
         return answer
 
     def _authorised(self, request: Request) -> bool:

@@ -17,7 +17,7 @@ redirect_url?code=...&state=... (error=access_denied instead of a code when refu
 get_reference accepts a code once, within `code_ttl_seconds`, for the user_id it was issued to,
 and only with the verifier whose SHA-256 is the challenge. Fault switches:
 `fail_next(Fault(...))`: slow answers, any status (401 gives IDTO's text, `code` an IDTO error
-code such as 3001), raw bodies such as malformed JSON or an HTML page.
+code such as 3001), raw bodies such as malformed JSON or an HTML page, a connection reset.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from tests.fakes.accuauth_server import closed_port_url
+from tests.fakes.faults import BrokenAnswer
 from tests.fakes.telegram_server import LoopbackServer
 
 __all__ = [
@@ -71,7 +72,9 @@ class Fault:
     """What the next call to `path` (or to either API path) gets instead of its plain answer.
 
     `delay_seconds` alone delays the real answer; `status` answers that status (401 with IDTO's
-    text, otherwise an error body carrying `code` when given); `raw` answers these bytes.
+    text, otherwise an error body carrying `code` when given, and `retry_after` as a
+    Retry-After header); `raw` answers these bytes; `reset` drops the connection halfway
+    through the answer.
     """
 
     path: str | None = None
@@ -80,6 +83,8 @@ class Fault:
     code: int | None = None
     raw: bytes | None = None
     content_type: str = "application/json"
+    retry_after: int | None = None
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -218,13 +223,18 @@ class FakeIdto:
         if fault.delay_seconds:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._released.wait(), fault.delay_seconds)
+        if fault.reset:
+            return BrokenAnswer()
         if fault.raw is not None:
             return Response(fault.raw, fault.status or 200, media_type=fault.content_type)
         if fault.status == 401:
             return JSONResponse({"detail": AUTHENTICATION_REQUIRED}, status_code=401)
         if fault.status is not None:
             extra = {} if fault.code is None else {"code": fault.code}
-            return _error(fault.status, "fault injected by the test", **extra)
+            refused = _error(fault.status, "fault injected by the test", **extra)
+            if fault.retry_after is not None:
+                refused.headers["retry-after"] = str(fault.retry_after)
+            return refused
         return answer
 
     def _refused(self, request: Request) -> Response | None:

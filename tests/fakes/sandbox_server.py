@@ -4,7 +4,10 @@ It keeps OTP sessions the way Sandbox does: /authenticate hands out tokens, a ge
 an OTP (kept in `sent`, standing for the SMS) under an integer `reference_id`, a second
 generate for the same number within the cooldown is refused, and a verify answers VALID with
 the full e-KYC payload (photo, hashes, share code included, so the client has to drop them).
-Faults per endpoint: a slow answer (after acting), a 503, malformed JSON, an HTML 502 page.
+Faults per endpoint (`faults[endpoint] = Fault...`, until removed): slow answers and timeouts,
+500/502/503, 429 with or without Retry-After, bodies that are not the documented JSON, and a
+connection reset halfway through the answer. `expire_tokens()` makes every access token issued
+so far answer 401 "token expired", as a token running out mid-run does.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes import faults as broken
 from tests.fakes.telegram_server import LoopbackServer
 
 __all__ = ["API_KEY", "API_SECRET", "PERSON", "FakeSandbox", "Fault", "SentOtp", "closed_port_url"]
@@ -69,6 +73,13 @@ class Fault(StrEnum):
     SERVER_ERROR = "server_error"  # 503 with a JSON body
     MALFORMED = "malformed"  # 200 whose body is not JSON
     HTML_BAD_GATEWAY = "html_bad_gateway"  # a proxy's 502 page
+    TIMEOUT = "timeout"  # does its work, then answers after `hang_seconds` (past any timeout)
+    INTERNAL_ERROR = "internal_error"  # 500 with a JSON body
+    RATE_LIMITED = "rate_limited"  # 429 with Retry-After: `retry_after_seconds`
+    RATE_LIMITED_BARE = "rate_limited_bare"  # 429 without Retry-After
+    EMPTY = "empty"  # does its work, then answers 200 with no body
+    WRONG_SHAPE = "wrong_shape"  # does its work, then answers 200 with JSON of another shape
+    RESET = "reset"  # does its work, then drops the connection halfway through the answer
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,8 @@ class FakeSandbox:
         otp_ttl_seconds: float = 600,
         cooldown_seconds: int = 45,
         slow_seconds: float = 2.0,
+        hang_seconds: float = 30.0,
+        retry_after_seconds: int = 7,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -117,6 +130,9 @@ class FakeSandbox:
         self.otp_ttl_seconds = otp_ttl_seconds
         self.cooldown_seconds = cooldown_seconds
         self.slow_seconds = slow_seconds
+        self.hang_seconds = hang_seconds
+        self.retry_after_seconds = retry_after_seconds
+        self.expired_tokens: set[str] = set()
         self.faults: dict[str, Fault] = {}  # endpoint name -> fault
         self.numbers_without_mobile: set[str] = set()
         self.calls: list[Call] = []
@@ -139,6 +155,11 @@ class FakeSandbox:
     def url(self) -> str:
         """The base URL to give the client."""
         return self._server.url
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is refused from now on, as an expired one."""
+        self.expired_tokens.update(self.tokens)
+        self.tokens.clear()
 
     def calls_to(self, endpoint: str) -> list[Call]:
         """The requests one endpoint received, oldest first."""
@@ -221,7 +242,10 @@ class FakeSandbox:
         if request.headers.get("x-api-key") != self.api_key:
             return _answer(403, message="Invalid API key")
         expected = {f"Bearer {t}" if self.scheme == "bearer" else t for t in self.tokens}
-        if request.headers.get("authorization") not in expected:
+        given = request.headers.get("authorization") or ""
+        if given.removeprefix("Bearer ") in self.expired_tokens:
+            return _answer(401, message="Access token expired")
+        if given not in expected:
             return _answer(401, message="Unauthorized")
         return None
 
@@ -253,6 +277,12 @@ class FakeSandbox:
         if fault is Fault.HTML_BAD_GATEWAY:
             page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
             return Response(page, 502, media_type="text/html")
+        if fault is Fault.INTERNAL_ERROR:
+            return _answer(500, message="Internal Server Error")
+        if fault in (Fault.RATE_LIMITED, Fault.RATE_LIMITED_BARE):
+            wait = self.retry_after_seconds if fault is Fault.RATE_LIMITED else None
+            body = {"code": 429, "message": "Too Many Requests"}
+            return broken.too_many_requests(body, wait)
         return None
 
     async def _deliver(self, endpoint: str, answer: Response) -> Response:
@@ -262,8 +292,15 @@ class FakeSandbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._released.wait(), self.slow_seconds)
         elif fault is Fault.MALFORMED:
-            broken = b'{"code": 200, "data": {"message": "OTP sent'
-            return Response(broken, 200, media_type="application/json")
+            cut = b'{"code": 200, "data": {"message": "OTP sent'
+            return Response(cut, 200, media_type="application/json")
+        elif fault is Fault.TIMEOUT:
+            await broken.hold(self._released, self.hang_seconds)
+        elif fault in (Fault.EMPTY, Fault.WRONG_SHAPE):
+            body = broken.EMPTY_BODY if fault is Fault.EMPTY else broken.WRONG_SHAPE
+            return Response(body, 200, media_type="application/json")
+        elif fault is Fault.RESET:
+            return broken.BrokenAnswer()
         return answer
 
 

@@ -14,7 +14,8 @@ The bot under test (a `kycbot run` process or an in-test PTB `Application`) talk
 
 Every wait raises AssertionError on timeout with the chats and the last calls in it. Updates
 are queued until a getUpdates with a higher offset confirms them, or the webhook (after
-setWebhook) answers 2xx. Fault switches: `conflict`, `delete_fails`, `blocked`, `flood()`,
+setWebhook) answers 2xx; `webhook_targets` spreads them over several replicas
+(telegram_fanout.py). Fault switches: `conflict`, `delete_fails`, `blocked`, `flood()`,
 `fail_next()`.
 """
 
@@ -30,6 +31,7 @@ from typing import TypeVar
 
 import httpx
 
+from tests.fakes.telegram_fanout import deliver_round_robin
 from tests.fakes.telegram_objects import (
     BOT_ID,
     BOT_USER,
@@ -76,6 +78,9 @@ class FakeTelegram(TelegramUsers):
         super().__init__(token=token)
         self.webhook_retry_delay = 0.1
         self.webhook_max_attempts = 5  # then Telegram gives up on the update
+        # Several replicas behind a load balancer: see telegram_fanout.py.
+        self.webhook_targets: list[str] = []
+        self.unordered_chats: set[int] = set()
         self._server = LoopbackServer(self.app)
         self._delivery: asyncio.Task[None] | None = None
         self._calls_read: dict[str, int] = {}
@@ -236,6 +241,9 @@ class FakeTelegram(TelegramUsers):
             retried: JsonDict | None = None  # the update the attempts count for
             attempts = 0
             while not self._closing:
+                if self.webhook_targets:
+                    await deliver_round_robin(self, client)
+                    continue
                 hook = self.webhook
                 if hook is None or not self._updates:
                     await self._wait_changed(None)

@@ -180,6 +180,7 @@ class WebhookDelivery:
     secret_token: str | None
     status: int | None
     error: str | None = None
+    chat_id: int | None = None  # filled by the round-robin delivery (telegram_fanout.py)
 
     @property
     def ok(self) -> bool:

@@ -153,12 +153,16 @@ async def test_a_whole_verification_through_accuauth(
     [
         (Fault(SEND_PATH, status=500), NOT_RESPONDING),
         (Fault(SEND_PATH, status=512, code="SOURCE_SERVICE_UNAVAILABLE"), NOT_RESPONDING),
-        (Fault(SEND_PATH, status=200, raw=b'{"status": "OK", "result": {'), NOT_RESPONDING),
+        # A 200 that cannot be read may have sent the SMS: the user waits, no free retry.
+        (
+            Fault(SEND_PATH, status=200, raw=b'{"status": "OK", "result": {'),
+            opening(PromptKey.PROVIDER_UNCERTAIN),
+        ),
         (
             Fault(SEND_PATH, status=502, raw=b"<h1>Bad Gateway</h1>", content_type="text/html"),
             NOT_RESPONDING,
         ),
-        (Fault(SEND_PATH, status=200, raw=b"[]"), NOT_RESPONDING),
+        (Fault(SEND_PATH, status=200, raw=b"[]"), opening(PromptKey.PROVIDER_UNCERTAIN)),
         (
             Fault(SEND_PATH, status=403, code="RATE_LIMIT_EXCEEDED"),
             opening(PromptKey.PROVIDER_RATE_LIMITED),

@@ -25,6 +25,7 @@ MODEL_TABLES = {
     "digilocker_session",
     "flow_event",
     "deletion_record",
+    "outbox_notice",
 }
 
 
