@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.config import Settings
 from bot.render import Renderer
 from flows import Line, PromptKey
-from storage import Database, UserKey
+from storage import Database, NumberVault, UserKey
+from storage.kept_limits import user_hmac
 from storage.language import choose_language, user_language
 
 __all__ = [
@@ -91,11 +92,13 @@ class LanguageMenu:
         *,
         settings: Callable[[], Settings],
         database: Database,
+        vault: NumberVault,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # A callable: a config reload replaces the settings, and the menu must follow.
         self._settings = settings
         self._database = database
+        self._vault = vault
         self._clock = clock
 
     async def ask(self, user: UserKey, client_code: str | None = None) -> LanguageQuestion:
@@ -116,7 +119,13 @@ class LanguageMenu:
             # A button from before a reload that dropped the language.
             current = await self._current(user, settings, client_code)
             return self._say(settings, PromptKey.LANGUAGE_NOT_OFFERED, current)
-        store = functools.partial(choose_language, key=user, language=code, now=self._clock())
+        store = functools.partial(
+            choose_language,
+            key=user,
+            language=code,
+            now=self._clock(),
+            hashed_user=user_hmac(self._vault, channel=user.channel, external_id=user.external_id),
+        )
         try:
             await self._database.run(store)
         except IntegrityError:

@@ -137,6 +137,11 @@ class Runner:
         return self._database
 
     @property
+    def vault(self) -> NumberVault:
+        """The keys for numbers and user hashes (bot-level commands such as /language)."""
+        return self._vault
+
+    @property
     def renderer(self) -> Renderer:
         """The renderer for the current settings."""
         return Renderer(prompt=self.settings.prompt, zone=self.settings.zone())

@@ -93,7 +93,9 @@ class Handlers:
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
-        self._languages = LanguageMenu(settings=lambda: runner.settings, database=runner.database)
+        self._languages = LanguageMenu(
+            settings=lambda: runner.settings, database=runner.database, vault=runner.vault
+        )
 
     async def message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A private message: a command, text, or anything else."""

@@ -119,7 +119,9 @@ class TerminalChat:
         self._user = user
         self._channel = channel
         self._source = source
-        self._languages = LanguageMenu(settings=lambda: runner.settings, database=runner.database)
+        self._languages = LanguageMenu(
+            settings=lambda: runner.settings, database=runner.database, vault=runner.vault
+        )
         # The /language choices on screen: only the very next line may pick one by number.
         self._language_choices: tuple[LanguageChoice, ...] = ()
 

@@ -28,6 +28,7 @@ from flows import (
     VerifiedRecord,
     next_deadline,
 )
+from storage.kept_limits import kept_limits, user_hmac
 from storage.models import Base
 from storage.user_lock import lock_user
 from storage.vault import NumberVault
@@ -171,7 +172,12 @@ class StepRecord:
     consent: ConsentFacts | None = field(default=None)
 
 
-def _new_user(connection: Connection, key: UserKey, language: str, now: datetime) -> int:
+def _new_user(
+    connection: Connection, key: UserKey, language: str, now: datetime, vault: NumberVault
+) -> tuple[int, Standing]:
+    # A user who erased their data comes back with the limits they had (storage.kept_limits).
+    hashed = user_hmac(vault, channel=key.channel, external_id=key.external_id)
+    limits = kept_limits(connection, hashed_user=hashed)
     try:
         result = connection.execute(
             _INSERT_USER,
@@ -182,12 +188,13 @@ def _new_user(connection: Connection, key: UserKey, language: str, now: datetime
                 "created_at": now,
                 "otp_requests_in_window": 0,
                 "failures_in_window": 0,
+                **limits,
             },
         )
     except IntegrityError as error:
         # Another process created this user first; loading again finds it.
         raise StaleConversation("the user was created concurrently") from error
-    return _new_id(result)
+    return _new_id(result), Standing(**limits)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
@@ -240,8 +247,8 @@ def load_conversation(
     ).first()
     if row is None:
         language = client_language or language
-        user_id = _new_user(connection, key, language, now)
-        return Loaded(user_id=user_id, language=language, session=Session())
+        user_id, standing = _new_user(connection, key, language, now, vault)
+        return Loaded(user_id=user_id, language=language, session=Session(standing=standing))
     language = row.language
     if client_language and row.language_chosen_at is None and client_language != language:
         connection.execute(_UPDATE_USER, {"b_id": row.id, "language": client_language})

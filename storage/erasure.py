@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Delete, Table, delete, func, insert, select
 
 from storage.conversations import UserKey
+from storage.kept_limits import limits_of_user, user_hmac
 from storage.models import Base
 from storage.vault import NumberVault
 
@@ -54,11 +55,6 @@ class ErasureCounts:
         """(table label, count) pairs, in the order they are shown."""
         for spec, count in zip(fields(self), astuple(self), strict=True):
             yield spec.name.replace("_", " "), count
-
-
-def user_hmac(vault: NumberVault, *, channel: str, external_id: str) -> str:
-    """The keyed hash a deletion record keeps of a user: HMAC of "channel:external_id"."""
-    return vault.keyed_hash(f"{channel}:{external_id}")
 
 
 @contextmanager
@@ -112,6 +108,8 @@ def erase_user(
     connection.execute(
         select(_verification.c.id).where(_verification.c.user_id == user_id).with_for_update()
     ).all()
+    # Read before the row goes: the deletion record carries them on (storage.kept_limits).
+    limits = limits_of_user(connection, user_id)
     with secure_delete(connection):
         counts = ErasureCounts(
             results=_count(connection, delete(_kyc_result).where(_kyc_result.c.user_id == user_id)),
@@ -130,7 +128,7 @@ def erase_user(
         )
     connection.execute(
         insert(_deletion_record).values(
-            deleted_at=now, user_hmac=user_hmac, requested_by=requested_by
+            deleted_at=now, user_hmac=user_hmac, requested_by=requested_by, **limits
         )
     )
     return counts

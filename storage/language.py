@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from storage.conversations import UserKey
+from storage.kept_limits import kept_limits
 from storage.models import Base
 
 __all__ = ["choose_language", "user_language"]
@@ -23,8 +24,19 @@ def user_language(connection: Connection, *, key: UserKey) -> str | None:
     return None if language is None else str(language)
 
 
-def choose_language(connection: Connection, *, key: UserKey, language: str, now: datetime) -> None:
-    """Store `language` as the user's own choice: from now on their app's language is ignored."""
+def choose_language(
+    connection: Connection,
+    *,
+    key: UserKey,
+    language: str,
+    now: datetime,
+    hashed_user: str | None = None,
+) -> None:
+    """Store `language` as the user's own choice: from now on their app's language is ignored.
+
+    `hashed_user` (storage.kept_limits.user_hmac) lets a user created here come back with the
+    limits an erasure kept, exactly as one created by their first message would.
+    """
     chosen = {"language": language, "language_chosen_at": now}
     result = connection.execute(
         update(_user)
@@ -37,8 +49,8 @@ def choose_language(connection: Connection, *, key: UserKey, language: str, now:
                 channel=key.channel,
                 external_id=key.external_id,
                 created_at=now,
-                otp_requests_in_window=0,
-                failures_in_window=0,
+                **{"otp_requests_in_window": 0, "failures_in_window": 0}
+                | (kept_limits(connection, hashed_user=hashed_user) if hashed_user else {}),
                 **chosen,
             )
         )

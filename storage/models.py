@@ -223,6 +223,12 @@ class DeletionRecord(Base):
     user_hmac: Mapped[str] = mapped_column(String(64), index=True)
     # "user" (/delete_my_data) or "support" (kycbot erase)
     requested_by: Mapped[str] = mapped_column(String(16))
+    # The limits the user row carried (see storage.kept_limits): erasing must not lift them.
+    locked_until: Mapped[datetime | None]
+    otp_window_started_at: Mapped[datetime | None]
+    otp_requests_in_window: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    failure_window_started_at: Mapped[datetime | None]
+    failures_in_window: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class OutboxNotice(Base):

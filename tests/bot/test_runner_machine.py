@@ -338,8 +338,8 @@ class RunnerMachine(RuleBasedStateMachine):
         for user in USERS:
             if before.user_id(user) is not None and self.snapshot.user_id(user) is None:
                 assert user in self.erased, f"{user} vanished without an erasure"
-                # Erasure forgets the user, their 24-hour window included: /start begins afresh.
-                self.windows.pop(user, None)
+                # The 24-hour window outlives the erasure (storage.kept_limits): the model keeps
+                # counting, so coming back never buys more OTP requests in a day.
 
     def _check_counters(self, row: dict[str, object]) -> None:
         vid = int(str(row["id"]))
