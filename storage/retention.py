@@ -33,6 +33,7 @@ _consent = Base.metadata.tables["consent"]
 _kyc_result = Base.metadata.tables["kyc_result"]
 _digilocker_session = Base.metadata.tables["digilocker_session"]
 _flow_event = Base.metadata.tables["flow_event"]
+_outbox_notice = Base.metadata.tables["outbox_notice"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class PurgeCounts:
     consents: int = 0
     digilocker_sessions: int = 0
     verifications: int = 0
+    # Deadline notices (storage.outbox), kept as long as the flow events that record them.
+    notices: int = 0
 
     def __add__(self, other: PurgeCounts) -> PurgeCounts:
         return PurgeCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -69,6 +72,10 @@ class PurgeCounts:
 
 def _old_events(cutoffs: Cutoffs) -> ColumnElement[bool]:
     return _flow_event.c.occurred_at < cutoffs.flow_events_before
+
+
+def _old_notices(cutoffs: Cutoffs) -> ColumnElement[bool]:
+    return _outbox_notice.c.created_at < cutoffs.flow_events_before
 
 
 def _ended_verifications(cutoffs: Cutoffs) -> ColumnElement[bool]:
@@ -104,6 +111,7 @@ def purge_batch(
 
 def _purge_batch(connection: Connection, cutoffs: Cutoffs, limit: int) -> PurgeCounts:
     events = _delete_some(connection, _flow_event, _old_events(cutoffs), limit)
+    notices = _delete_some(connection, _outbox_notice, _old_notices(cutoffs), limit)
     results = _delete_some(connection, _kyc_result, _old_results(cutoffs), limit)
     doomed = [
         row.id
@@ -115,7 +123,7 @@ def _purge_batch(connection: Connection, cutoffs: Cutoffs, limit: int) -> PurgeC
         )
     ]
     if not doomed:
-        return PurgeCounts(flow_events=events, results=results)
+        return PurgeCounts(flow_events=events, results=results, notices=notices)
     # Their dependent rows first: the foreign keys cascade, but counting needs them explicit.
     return PurgeCounts(
         flow_events=events,
@@ -128,6 +136,7 @@ def _purge_batch(connection: Connection, cutoffs: Cutoffs, limit: int) -> PurgeC
             _digilocker_session.c.verification_id.in_(doomed),
         ),
         verifications=_delete_where(connection, _verification, _verification.c.id.in_(doomed)),
+        notices=notices,
     )
 
 
@@ -156,6 +165,7 @@ def count_due(connection: Connection, *, cutoffs: Cutoffs) -> PurgeCounts:
             connection, _digilocker_session, _digilocker_session.c.verification_id.in_(ended)
         ),
         verifications=_count(connection, _verification, _ended_verifications(cutoffs)),
+        notices=_count(connection, _outbox_notice, _old_notices(cutoffs)),
     )
 
 

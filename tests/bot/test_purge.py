@@ -192,6 +192,7 @@ async def test_purge_removes_what_is_past_retention_and_is_safe_to_run_twice(
         "consents": 1,  # the verified one's; the running one's stays with it
         "digilocker sessions": 0,
         "verifications": 1,
+        "notices": 0,
     }
     assert removed(first.stdout) == expected
     assert removed(dry.stdout) == expected

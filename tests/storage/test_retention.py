@@ -15,9 +15,11 @@ from storage.models import (
     DeletionRecord,
     FlowEvent,
     KycResult,
+    OutboxNotice,
     User,
     Verification,
 )
+from storage.outbox import add_notices
 from storage.retention import Cutoffs, PurgeCounts, count_due, purge
 from tests.aadhaar_numbers import make_aadhaar
 from tests.storage.conftest import CONSENT, T0, Chat, Step, happy_path
@@ -79,6 +81,25 @@ class TestPurge:
         assert await purge(database, cutoffs=cutoffs) == PurgeCounts()
         assert await _count(database, FlowEvent) == events
         assert await _count(database, KycResult) == 1
+
+    async def test_old_deadline_notices_go_with_the_events(
+        self, chat: Chat, database: Database
+    ) -> None:
+        await _verified(chat)
+        user_id = await database.run(
+            functools.partial(find_user, channel=chat.key.channel, external_id=chat.key.external_id)
+        )
+        assert user_id is not None
+        for when in (T0, LATER):
+            notice = functools.partial(
+                add_notices, user=chat.key, user_id=user_id, messages=['{"text": "-"}'], now=when
+            )
+            await database.run(notice)
+        cutoffs = Cutoffs(flow_events_before=LATER, results_before=T0)
+
+        assert (await database.run(functools.partial(count_due, cutoffs=cutoffs))).notices == 1
+        assert (await purge(database, cutoffs=cutoffs)).notices == 1
+        assert await _count(database, OutboxNotice) == 1  # the newer one stays
 
     async def test_events_and_results_have_their_own_cutoffs(
         self, chat: Chat, database: Database
