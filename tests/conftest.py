@@ -53,13 +53,13 @@ async def _postgres_schema(url: str, statement: str) -> None:
         await admin.dispose()
 
 
-def _search_path(schema: str) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _: Any) -> None:
+def _search_path(schema: str) -> Callable[..., None]:
+    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f'SET search_path TO "{schema}"')
         cursor.close()
 
-    return on_connect
+    return on_checkout
 
 
 @pytest.fixture(params=BACKENDS)
@@ -77,9 +77,11 @@ async def open_database(
         if request.param == "sqlite":
             database = Database(f"sqlite+aiosqlite:///{tmp_path}/t.sqlite3")
         else:
-            # storage.Database takes only a URL, so the schema is chosen on every connection.
+            # storage.Database takes only a URL, so the schema is chosen on every checkout: a
+            # connection back in the pool is reset (RESET ALL), search_path included, and the
+            # next user of it would otherwise work in the shared database's public schema.
             database = Database(POSTGRES_URL)
-            event.listen(database.engine.sync_engine, "connect", _search_path(schema))
+            event.listen(database.engine.sync_engine, "checkout", _search_path(schema))
         opened.append(database)
         return database
 

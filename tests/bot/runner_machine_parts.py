@@ -196,7 +196,7 @@ class Store:
         if self.backend == "sqlite":
             return Database(f"sqlite+aiosqlite:///{path}")
         database = Database(POSTGRES_URL)
-        event.listen(database.engine.sync_engine, "connect", _search_path(self._schema))
+        event.listen(database.engine.sync_engine, "checkout", _search_path(self._schema))
         return database
 
     async def fresh(self) -> Database:
