@@ -664,11 +664,17 @@ class Users(Protocol):
 class KycUsers:
     """Users of `kycbot run`: the whole verification, or up to the Aadhaar-number prompt."""
 
-    def __init__(self, fake: LeanBotApi, sms: SmsInbox, first_user_id: int) -> None:
+    def __init__(
+        self,
+        fake: LeanBotApi,
+        sms: SmsInbox,
+        first_user_id: int,
+        numbers: Iterator[str] | None = None,
+    ) -> None:
         self._fake = fake
         self._sms = sms
         self._ids = itertools.count(first_user_id)
-        self._numbers = _numbers()
+        self._numbers = _numbers() if numbers is None else numbers
 
     async def _to_number_prompt(self, user: Dialogue) -> None:
         consent = await user.say("/start", "/start", _containing(ASKS_CONSENT))
@@ -758,7 +764,8 @@ class Round:
         return 1000 * values[round(fraction * (len(values) - 1))] if values else 0.0
 
 
-def _merge(rounds: list[Round]) -> Round:
+def merge_rounds(rounds: list[Round]) -> Round:
+    """The rounds as one: their samples together, their times summed."""
     return Round(
         [sample for r in rounds for sample in r.samples],
         sum(r.wall_s for r in rounds),
@@ -767,7 +774,18 @@ def _merge(rounds: list[Round]) -> Round:
     )
 
 
-async def _measured(bot: BotProcess, work: Work) -> Round:
+class Measured(Protocol):
+    """What a round measures: a bot process, or several replicas together."""
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time so far."""
+
+    def check_alive(self) -> None:
+        """Fail if it has exited."""
+
+
+async def measure(bot: Measured, work: Work) -> Round:
+    """Run `work` against `bot`: its samples, the wall time, the bot's and this process's CPU."""
     bot.check_alive()
     sink: Sink = []
     cpu, own, wall = bot.cpu_seconds(), time.process_time(), time.perf_counter()
@@ -894,7 +912,8 @@ class Results:
     fake_errors: list[str] = field(default_factory=list)
 
 
-def _environment(fake: LeanBotApi, database_url: str) -> dict[str, str]:
+def bot_environment(fake: LeanBotApi, database_url: str) -> dict[str, str]:
+    """The environment of a bot process talking to `fake`, keys fresh for each run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KYCBOT_")}
     env.update(
         KYCBOT_TELEGRAM__TOKEN=fake.token,
@@ -911,7 +930,8 @@ def _environment(fake: LeanBotApi, database_url: str) -> dict[str, str]:
     return env
 
 
-async def _migrate(env: dict[str, str], folder: Path) -> None:
+async def migrate(env: dict[str, str], folder: Path) -> None:
+    """`kycbot db upgrade` on the database of `env`."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "db", "upgrade", env=env, cwd=folder
     )
@@ -927,7 +947,8 @@ async def _started(bot: BotProcess, fake: LeanBotApi) -> None:
         raise RuntimeError(f"the {bot.name} bot never polled: {bot.stderr_tail()}") from None
 
 
-def _user_id_base() -> int:
+def user_id_base() -> int:
+    """The first Telegram user id of a run."""
     # Telegram user ids of one run never meet those of an earlier run in a kept database.
     return 1_000_000_000 + secrets.randbelow(1_000_000) * 1_000_000
 
@@ -947,15 +968,16 @@ async def run(plan: Plan, database_url: str | None, folder: Path) -> Results:
     results = Results()
     url = database_url or f"sqlite+aiosqlite:///{folder / 'kyc.sqlite3'}"
     async with LeanBotApi() as kyc_fake, LeanBotApi() as echo_fake:
-        kyc_env = _environment(kyc_fake, url)
+        kyc_env = bot_environment(kyc_fake, url)
         if database_url:
-            await _migrate(kyc_env, folder)
+            await migrate(kyc_env, folder)
         sms = SmsInbox()
         unthrottled = [sys.executable, "-c", LAUNCHER, "unthrottled"]
         kyc = await BotProcess.start("kyc", unthrottled, kyc_env, folder, sms)
         echo_argv = [sys.executable, "-m", "bench.echo_bot"]
-        echo = await BotProcess.start("echo", echo_argv, _environment(echo_fake, url), folder, None)
-        base = _user_id_base()
+        echo_env = bot_environment(echo_fake, url)
+        echo = await BotProcess.start("echo", echo_argv, echo_env, folder, None)
+        base = user_id_base()
         users: dict[str, Users] = {
             "kyc": KycUsers(kyc_fake, sms, base),
             "echo": EchoUsers(echo_fake, base),
@@ -965,12 +987,12 @@ async def run(plan: Plan, database_url: str | None, folder: Path) -> Results:
             await _started(kyc, kyc_fake)
             await _started(echo, echo_fake)
             for name, (bot, _) in bots.items():  # warm-up: imports, connections, caches
-                await _measured(bot, all_at_once(users[name], plan.warmup_users))
+                await measure(bot, all_at_once(users[name], plan.warmup_users))
             for index in range(plan.rounds):
                 share = plan.users // plan.rounds + (index < plan.users % plan.rounds)
                 for name, (bot, fake) in bots.items():
                     fake.calls.clear()
-                    measured = await _measured(bot, all_at_once(users[name], share))
+                    measured = await measure(bot, all_at_once(users[name], share))
                     results.throughput[name].append(measured)
                     results.calls[name] = (
                         results.calls.get(name, collections.Counter()) + fake.calls
@@ -980,7 +1002,7 @@ async def run(plan: Plan, database_url: str | None, folder: Path) -> Results:
             for index in range(plan.rounds):
                 for name, (bot, _) in bots.items():
                     pacer = Pacer(users[name], plan.rate, updates)
-                    measured = await _measured(bot, pacer)
+                    measured = await measure(bot, pacer)
                     results.paced[name].append(measured)
                     results.offered[name].append(pacer.offered_per_second)
                     _progress(f"paced, {name} round {index + 1}", measured)
@@ -988,7 +1010,7 @@ async def run(plan: Plan, database_url: str | None, folder: Path) -> Results:
                 results.memory_before[name] = bot.memory()
                 if plan.parked:
                     work = parking(users[name], plan.parked, plan.park_concurrency)
-                    results.parked[name] = await _measured(bot, work)
+                    results.parked[name] = await measure(bot, work)
                     _progress(f"parking, {name}", results.parked[name])
             await asyncio.sleep(1.0)
             for name, (bot, _) in bots.items():
@@ -1008,11 +1030,11 @@ async def _as_shipped(plan: Plan, database_url: str | None, folder: Path) -> Rou
     async with LeanBotApi() as fake:
         sms = SmsInbox()
         argv = [sys.executable, "-m", "bot.cli", "run"]
-        bot = await BotProcess.start("shipped", argv, _environment(fake, url), folder, sms)
+        bot = await BotProcess.start("shipped", argv, bot_environment(fake, url), folder, sms)
         try:
             await _started(bot, fake)
-            users = KycUsers(fake, sms, _user_id_base())
-            measured = await _measured(bot, all_at_once(users, plan.shipped_users))
+            users = KycUsers(fake, sms, user_id_base())
+            measured = await measure(bot, all_at_once(users, plan.shipped_users))
         finally:
             await bot.stop()
     _progress("as shipped, kyc", measured)
@@ -1035,8 +1057,8 @@ def _verdict(ok: bool) -> str:
 
 
 def _table(plan: Plan, results: Results) -> list[str]:
-    throughput = {n: _merge(results.throughput[n]) for n in BOTS}
-    paced = {n: _merge(results.paced[n]) for n in BOTS}
+    throughput = {n: merge_rounds(results.throughput[n]) for n in BOTS}
+    paced = {n: merge_rounds(results.paced[n]) for n in BOTS}
     before, after = results.memory_before, results.memory_after
     rate = f"{plan.rate:g}/s"
 
@@ -1080,7 +1102,7 @@ def _details(plan: Plan, results: Results) -> list[str]:
             f"paced p95 ms {' / '.join(f'{r.latency_ms(0.95):.1f}' for r in paced)} "
             f"(offered {offered:.1f}/s)"
         )
-    kyc_paced = _merge(results.paced["kyc"])
+    kyc_paced = merge_rounds(results.paced["kyc"])
     kinds = ("/start", "I agree", "the number", "Send OTP", "the OTP")
     lines.append(
         f"kyc p50 / p95 ms at {plan.rate:g}/s by update: "
@@ -1090,7 +1112,7 @@ def _details(plan: Plan, results: Results) -> list[str]:
         )
     )
     for name in BOTS:
-        merged = _merge(results.throughput[name])
+        merged = merge_rounds(results.throughput[name])
         calls = results.calls.get(name, collections.Counter())
         each = ", ".join(f"{m} {c / merged.updates:.2f}" for m, c in calls.most_common())
         own = 1000 * merged.bench_cpu_s / merged.updates
@@ -1118,8 +1140,8 @@ def _details(plan: Plan, results: Results) -> list[str]:
 
 
 def _targets(plan: Plan, results: Results) -> list[str]:
-    throughput = {n: _merge(results.throughput[n]) for n in BOTS}
-    paced = {n: _merge(results.paced[n]) for n in BOTS}
+    throughput = {n: merge_rounds(results.throughput[n]) for n in BOTS}
+    paced = {n: merge_rounds(results.paced[n]) for n in BOTS}
     burst = throughput["kyc"].cpu_ms / throughput["echo"].cpu_ms
     steady = paced["kyc"].cpu_ms / paced["echo"].cpu_ms
     added = paced["kyc"].latency_ms(0.95) - paced["echo"].latency_ms(0.95)

@@ -1,0 +1,206 @@
+"""Scale benchmark (issue 6): backends, replicas, user counts and provider latency, in one run.
+
+    python -m bench.scale_bench                   # the whole matrix (long: 10,000-user rows)
+    python -m bench.scale_bench --quick           # 200 / 1,000 users, fewer rows: ~3 minutes
+    python -m bench.scale_bench --only 'postgresql-*-1000u-0ms' sqlite-1x-1000u-500ms
+
+Each configuration (`<backend>-<replicas>x-<users>u-<latency>ms`: SQLite with one replica,
+PostgreSQL with one or two; the simulator provider's latency 0 or 500 ms) gets a fresh
+database and fresh `kycbot run` replicas in webhook mode (PTB's overall rate limiter off, as
+in bench/telegram_bench.py), behind bench/webhook_api.py's fake Bot API, which plays the load
+balancer. `--concurrency` users at a time go through the whole verification (/start, I agree,
+the number, Send OTP, the OTP: 5 updates) until all have, after a short unmeasured warm-up.
+The bare echo bot (bench/echo_bot.py, polling) runs the same number of users x 5 texts, once
+per user count, for the CPU ratio. Bot CPU is summed over the replicas, peak RSS is each
+replica's VmHWM; a single 2-core machine bounds total throughput, hence the CPU-cores column.
+PostgreSQL databases are created on `KYCBOT_BENCH_POSTGRES_URL` (default
+postgresql+asyncpg://postgres@127.0.0.1:5432/test) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import fnmatch
+import itertools
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from stdnum import verhoeff
+
+from bench.replicas import database, postgres_server_url, replicas, server_problem
+from bench.scale_report import Config, Outcome, replica_verdict, table, users_verdict
+from bench.telegram_bench import (
+    UPDATES_PER_FLOW,
+    BotProcess,
+    EchoUsers,
+    KycUsers,
+    LeanBotApi,
+    Round,
+    Sink,
+    SmsInbox,
+    Users,
+    Work,
+    bot_environment,
+    measure,
+    user_id_base,
+)
+from bench.webhook_api import WebhookBotApi
+
+FULL_USERS = (1_000, 10_000)
+QUICK_USERS = (200, 1_000)
+LATENCIES_MS = (0, 500)
+QUICK_ONLY = ("postgresql-*-0ms", "sqlite-1x-200u-*", "postgresql-1x-200u-500ms")
+WARMUP_USERS = 5
+DEFAULT_CONCURRENCY = 20  # below saturation, so latency is mostly handling, not queueing
+RECENT_LAST4 = 5_000  # far more than users in flight: the SMS inbox tells them apart by last 4
+
+
+def matrix(user_counts: tuple[int, ...]) -> list[Config]:
+    """Every configuration: SQLite is one process; PostgreSQL one or two replicas."""
+    shapes = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)]
+    return [
+        Config(backend, count, users, latency)
+        for users in user_counts
+        for latency in LATENCIES_MS
+        for backend, count in shapes
+    ]
+
+
+def numbers() -> Iterator[str]:
+    """Checksum-valid synthetic Aadhaar numbers, never repeated, no last 4 digits in use twice.
+
+    Unlike telegram_bench's (at most 10,000), this runs on: a last-4 comes back once the
+    RECENT_LAST4 numbers after it were handed out, long after its user finished.
+    """
+    recent: collections.deque[str] = collections.deque()
+    for k in itertools.count():
+        prefix = f"{2 + k % 7}{k:010d}"
+        number = prefix + str(verhoeff.calc_check_digit(prefix))
+        if number[-4:] in recent:
+            continue
+        recent.append(number[-4:])
+        if len(recent) > RECENT_LAST4:
+            recent.popleft()
+        yield number
+
+
+async def _go() -> None:
+    """Every user's turn comes at once: the pool, not a pacer, bounds the load."""
+
+
+def pool(users: Users, count: int, concurrency: int) -> Work:
+    """`count` users through the whole flow, `concurrency` at a time."""
+
+    async def work(sink: Sink) -> None:
+        todo = iter(range(count))
+
+        async def worker() -> None:
+            for _ in todo:
+                await users.whole(_go, sink)
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+
+    return work
+
+
+async def run_config(config: Config, echo: Round, concurrency: int, folder: Path) -> Outcome:
+    """Fresh database and replicas; a warm-up, then `config.users` measured verifications."""
+    fake = WebhookBotApi([], max_connections=concurrency)
+    async with database(config.backend, folder) as url, fake:
+        sms = SmsInbox()
+        async with replicas(fake, config.replicas, url, config.latency_ms, folder, sms) as bots:
+            users = KycUsers(fake, sms, user_id_base(), numbers())
+            await measure(bots, pool(users, WARMUP_USERS, WARMUP_USERS))
+            measured = await measure(bots, pool(users, config.users, concurrency))
+            peaks = [memory.peak for memory in bots.memory()]
+        if fake.errors:
+            print(f"  fake Bot API errors: {fake.errors[:3]}", file=sys.stderr)
+    return Outcome(config, measured, measured.updates // UPDATES_PER_FLOW, peaks, echo)
+
+
+async def run_echo(count: int, concurrency: int, folder: Path) -> Round:
+    """The bare echo bot: `count` users x 5 texts, `concurrency` users at a time."""
+    async with LeanBotApi() as fake:
+        env = bot_environment(fake, "sqlite+aiosqlite://")  # the echo bot has no database
+        argv = [sys.executable, "-m", "bench.echo_bot"]
+        bot = await BotProcess.start(f"echo-{count}", argv, env, folder, None)
+        try:
+            async with asyncio.timeout(60):
+                await fake.polled()
+            users = EchoUsers(fake, user_id_base())
+            await measure(bot, pool(users, WARMUP_USERS, WARMUP_USERS))
+            return await measure(bot, pool(users, count, concurrency))
+        finally:
+            await bot.stop()
+
+
+def _progress(name: str, measured: Round) -> None:
+    print(
+        f"  {name}: {measured.updates} updates in {measured.wall_s:.1f} s, "
+        f"CPU {measured.cpu_ms:.2f} ms/update ({measured.cores:.2f} cores; this process "
+        f"{measured.bench_cpu_s / measured.wall_s:.2f}), p95 {measured.latency_ms(0.95):.1f} ms",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def run(configs: list[Config], concurrency: int, folder: Path) -> list[Outcome]:
+    """The echo bot once per user count, each just before its configurations."""
+    outcomes: list[Outcome] = []
+    echoes: dict[int, Round] = {}
+    for config in configs:
+        if config.users not in echoes:
+            echoes[config.users] = await run_echo(config.users, concurrency, folder)
+            _progress(f"echo bot, {config.users}u", echoes[config.users])
+        outcome = await run_config(config, echoes[config.users], concurrency, folder)
+        _progress(config.name, outcome.measured)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Config]:
+    configs = matrix(QUICK_USERS if args.quick else FULL_USERS)
+    patterns = args.only or (QUICK_ONLY if args.quick else ["*"])
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(c.name, pattern) for c in configs):
+            names = ", ".join(c.name for c in configs[:3])
+            parser.error(f"--only {pattern!r} matches no configuration (names like {names})")
+    return [c for c in configs if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
+
+
+def main() -> None:
+    """Parse the options, run the configurations, print the table and the verdicts."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="200 / 1,000 users, fewer rows")
+    parser.add_argument("--only", nargs="+", metavar="PATTERN", help="configurations (globs)")
+    parser.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="users in flight at once"
+    )
+    args = parser.parse_args()
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    configs = _selected(parser, args)
+    if any(c.backend == "postgresql" for c in configs) and (problem := server_problem()):
+        parser.exit(2, f"{parser.prog}: {problem}\n")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kycbot-scale-") as folder:
+        outcomes = asyncio.run(run(configs, args.concurrency, Path(folder)))
+    server = postgres_server_url().split("@")[-1]  # no password in the output
+    print(
+        f"{args.concurrency} users at a time through the whole verification (5 updates); "
+        f"webhook replicas, rate limiter off; PostgreSQL at {server}"
+    )
+    print("\n".join([*table(outcomes), "", *replica_verdict(outcomes), *users_verdict(outcomes)]))
+    print(f"took {time.perf_counter() - started:.0f} s; machine: {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
