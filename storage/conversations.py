@@ -11,7 +11,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Row, and_, bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from flows import (
@@ -40,6 +50,7 @@ __all__ = [
     "StepRecord",
     "UserKey",
     "due_users",
+    "due_verifications",
     "load_conversation",
     "save_decision",
 ]
@@ -493,18 +504,14 @@ def save_decision(
     )
 
 
-def due_users(
-    connection: Connection,
-    *,
-    now: datetime,
-    channel: str,
-    external_id: str | None = None,
-    limit: int = 100,
-) -> list[UserKey]:
-    """Users on `channel` (or just `external_id` there) whose verification has a deadline due."""
+def due_verifications(
+    *, now: datetime, channel: str, external_id: str | None = None, limit: int = 100
+) -> Select[Any]:
+    """The live verifications on `channel` (or of `external_id` there) whose deadline is due,
+    earliest first: the verification's id and its user's channel and external id."""
     query = (
-        select(_user.c.channel, _user.c.external_id)
-        .join(_verification, _verification.c.user_id == _user.c.id)
+        select(_verification.c.id, _user.c.channel, _user.c.external_id)
+        .join(_user, _verification.c.user_id == _user.c.id)
         .where(
             _verification.c.ended_at.is_(None),
             _verification.c.due_at <= now,
@@ -515,5 +522,18 @@ def due_users(
     )
     if external_id is not None:
         query = query.where(_user.c.external_id == external_id)
+    return query
+
+
+def due_users(
+    connection: Connection,
+    *,
+    now: datetime,
+    channel: str,
+    external_id: str | None = None,
+    limit: int = 100,
+) -> list[UserKey]:
+    """Users on `channel` (or just `external_id` there) whose verification has a deadline due."""
+    query = due_verifications(now=now, channel=channel, external_id=external_id, limit=limit)
     rows = connection.execute(query)
     return [UserKey(channel=row.channel, external_id=row.external_id) for row in rows]

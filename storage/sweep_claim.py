@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
-from storage.conversations import UserKey
+from storage.conversations import UserKey, due_verifications
 from storage.models import Base
 
 __all__ = ["CLAIM_LEASE", "claim_due_users"]
@@ -43,21 +43,12 @@ def claim_due_users(
     Run it in a transaction of its own and commit at once: the rows stay locked until then.
     """
     due = (
-        select(_verification.c.id)
-        .join(_user, _verification.c.user_id == _user.c.id)
-        .where(
-            _verification.c.ended_at.is_(None),
-            _verification.c.due_at <= now,
-            _user.c.channel == channel,
-        )
-        .order_by(_verification.c.due_at)
-        .limit(limit)
+        due_verifications(now=now, channel=channel, external_id=external_id, limit=limit)
+        .with_only_columns(_verification.c.id)
         # PostgreSQL: only the verification rows are locked, and rows another replica holds
         # are skipped rather than waited for. SQLite has no such clause and ignores it.
         .with_for_update(of=_verification, skip_locked=True)
     )
-    if external_id is not None:
-        due = due.where(_user.c.external_id == external_id)
     # One statement, picking and leasing together: on SQLite an UPDATE takes the write lock
     # before it reads, so two processes sharing a file can never both pick a row (a SELECT
     # followed by an UPDATE could: both read before either writes).

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -50,9 +49,9 @@ from tests.bot.telegram_process import (
     telegram_world,
 )
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.postgres_databases import POSTGRES_URL, throwaway_database
 
 K = PromptKey
-POSTGRES_URL = os.environ.get("KYCBOT_TEST_POSTGRES_URL", "")
 # trust authentication ignores it, so it can be given and then looked for in the logs
 PASSWORD = f"outage-{secrets.token_hex(8)}"
 NOTICED_WITHIN = 10.0  # seconds: what "within a few seconds" means on a loaded 2-core machine
@@ -62,30 +61,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def direct_url() -> AsyncIterator[str]:
     """A migrated PostgreSQL database of this test's own, reached directly."""
-    name = f"kycbot_outage_{secrets.token_hex(4)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with throwaway_database("kycbot_outage") as url:
         database = Database(url)
         try:
             await upgrade(database)  # as the operator's `kycbot db upgrade` would
         finally:
             await database.dispose()
         yield url
-    finally:
-        await _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import logging
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -18,9 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, make_url, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from bot.config import load_settings
 from bot.config_retention import RetentionSettings
@@ -32,10 +29,10 @@ from storage import Database, NumberVault, UserKey
 from storage.migrate import upgrade
 from storage.models import Consent, FlowEvent, KycResult, User, Verification
 from tests.fakes.channel import RecordingChannel
+from tests.postgres_databases import POSTGRES_URL, throwaway_database
 from tests.scenario_tools import synthetic_number
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("KYCBOT_TEST_POSTGRES_URL", "")
 KEYS = {
     "KYCBOT_SECURITY__HMAC_KEY": "h" * 40,
     "KYCBOT_SECURITY__ENCRYPTION_KEY": base64.b64encode(b"k" * 32).decode(),
@@ -106,23 +103,9 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if not POSTGRES_URL:
         pytest.skip("KYCBOT_TEST_POSTGRES_URL is not set")
     # The CLI takes only a URL, so the test gets a database of its own rather than a schema.
-    name = f"kycbot_purge_{secrets.token_hex(4)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with throwaway_database("kycbot_purge") as url:
         await _prepare(url)
         yield url
-    finally:
-        await _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def _prepare(url: str) -> None:

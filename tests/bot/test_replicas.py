@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -46,11 +45,11 @@ from tests.bot.telegram_process import (
     telegram_world,
 )
 from tests.fakes.telegram import FakeTelegram
+from tests.postgres_databases import POSTGRES_URL, throwaway_database
 from tests.privacy_scan import scan_for_secrets
 from tests.scenario_tools import another_otp
 
 K = PromptKey
-POSTGRES_URL = os.environ.get("KYCBOT_TEST_POSTGRES_URL", "")
 pytestmark = pytest.mark.skipif(
     not POSTGRES_URL, reason="replicas share PostgreSQL: set KYCBOT_TEST_POSTGRES_URL to run them"
 )
@@ -72,22 +71,10 @@ url = "{PUBLIC_WEBHOOK}"
 # --- one throwaway database ---------------------------------------------------------------------
 
 
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
     """A new PostgreSQL database, migrated by `kycbot db upgrade` as an operator would."""
-    name = f"kycbot_replicas_{secrets.token_hex(4)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with throwaway_database("kycbot_replicas") as url:
         upgrade = await asyncio.create_subprocess_exec(
             sys.executable,
             *("-m", "bot.cli", "db", "upgrade"),
@@ -99,8 +86,6 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
         output, _ = await upgrade.communicate()
         assert upgrade.returncode == 0, output.decode()
         yield url
-    finally:
-        await _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def _rows(url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
