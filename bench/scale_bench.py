@@ -3,6 +3,7 @@
     python -m bench.scale_bench                   # the whole matrix (long: 10,000-user rows)
     python -m bench.scale_bench --quick           # 200 / 1,000 users, fewer rows: ~3 minutes
     python -m bench.scale_bench --only 'postgresql-*-1000u-0ms' sqlite-1x-1000u-500ms
+    python -m bench.scale_bench --quick --rate 100  # every row paced at 100 updates/s
 
 Each configuration (`<backend>-<replicas>x-<users>u-<latency>ms`: SQLite with one replica,
 PostgreSQL with one or two; the simulator provider's latency 0 or 500 ms) gets a fresh
@@ -10,6 +11,12 @@ database and fresh `kycbot run` replicas in webhook mode (PTB's overall rate lim
 in bench/telegram_bench.py), behind bench/webhook_api.py's fake Bot API, which plays the load
 balancer. `--concurrency` users at a time go through the whole verification (/start, I agree,
 the number, Send OTP, the OTP: 5 updates) until all have, after a short unmeasured warm-up.
+With `--rate`, updates are offered at that fixed rate instead (telegram_bench's Pacer: a new
+user starts whenever none is ready). The replica target is judged that way: after the matrix,
+each PostgreSQL one/two-replica pair of the fewest users runs again paced at `--replica-rate`
+(default 100 updates/s), so both do the same work per second and the CPU per update compares
+the bot's cost, not the cost of a machine oversubscribed by two replicas, PostgreSQL and the
+load generator together.
 The bare echo bot (bench/echo_bot.py, polling) runs the same number of users x 5 texts, once
 per user count, for the CPU ratio. Bot CPU is summed over the replicas, peak RSS is each
 replica's VmHWM; a single 2-core machine bounds total throughput, hence the CPU-cores column.
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from stdnum import verhoeff
@@ -41,6 +49,7 @@ from bench.telegram_bench import (
     EchoUsers,
     KycUsers,
     LeanBotApi,
+    Pacer,
     Round,
     Sink,
     SmsInbox,
@@ -58,6 +67,8 @@ LATENCIES_MS = (0, 500)
 QUICK_ONLY = ("postgresql-*-0ms", "sqlite-1x-200u-*", "postgresql-1x-200u-500ms")
 WARMUP_USERS = 5
 DEFAULT_CONCURRENCY = 20  # below saturation, so latency is mostly handling, not queueing
+DEFAULT_REPLICA_RATE = 100.0  # updates/s: one replica at about 0.8 of a core on PostgreSQL
+MAX_CONNECTIONS = 64  # the fake Bot API's webhook connections, over all replicas
 RECENT_LAST4 = 5_000  # far more than users in flight: the SMS inbox tells them apart by last 4
 
 
@@ -109,23 +120,43 @@ def pool(users: Users, count: int, concurrency: int) -> Work:
     return work
 
 
-async def run_config(config: Config, echo: Round, concurrency: int, folder: Path) -> Outcome:
+@dataclass(frozen=True)
+class Load:
+    """How users arrive: a pool of `concurrency` at a time, or paced at `rate` updates/s."""
+
+    concurrency: int
+    rate: float | None = None
+
+    def work(self, users: Users, count: int) -> Work:
+        """`count` users through the whole flow under this load."""
+        if self.rate is None:
+            return pool(users, count, self.concurrency)
+        return Pacer(users, self.rate, count * UPDATES_PER_FLOW)
+
+    def describe(self) -> str:
+        """One line for the report."""
+        if self.rate is None:
+            return f"{self.concurrency} users at a time"
+        return f"paced at {self.rate:g} updates/s offered"
+
+
+async def run_config(config: Config, echo: Round, load: Load, folder: Path) -> Outcome:
     """Fresh database and replicas; a warm-up, then `config.users` measured verifications."""
-    fake = WebhookBotApi([], max_connections=concurrency)
+    fake = WebhookBotApi([], max_connections=MAX_CONNECTIONS)
     async with database(config.backend, folder) as url, fake:
         sms = SmsInbox()
         async with replicas(fake, config.replicas, url, config.latency_ms, folder, sms) as bots:
             users = KycUsers(fake, sms, user_id_base(), numbers())
             await measure(bots, pool(users, WARMUP_USERS, WARMUP_USERS))
-            measured = await measure(bots, pool(users, config.users, concurrency))
+            measured = await measure(bots, load.work(users, config.users))
             peaks = [memory.peak for memory in bots.memory()]
         if fake.errors:
             print(f"  fake Bot API errors: {fake.errors[:3]}", file=sys.stderr)
     return Outcome(config, measured, measured.updates // UPDATES_PER_FLOW, peaks, echo)
 
 
-async def run_echo(count: int, concurrency: int, folder: Path) -> Round:
-    """The bare echo bot: `count` users x 5 texts, `concurrency` users at a time."""
+async def run_echo(count: int, load: Load, folder: Path) -> Round:
+    """The bare echo bot: `count` users x 5 texts, under the same load."""
     async with LeanBotApi() as fake:
         env = bot_environment(fake, "sqlite+aiosqlite://")  # the echo bot has no database
         argv = [sys.executable, "-m", "bench.echo_bot"]
@@ -135,7 +166,7 @@ async def run_echo(count: int, concurrency: int, folder: Path) -> Round:
                 await fake.polled()
             users = EchoUsers(fake, user_id_base())
             await measure(bot, pool(users, WARMUP_USERS, WARMUP_USERS))
-            return await measure(bot, pool(users, count, concurrency))
+            return await measure(bot, load.work(users, count))
         finally:
             await bot.stop()
 
@@ -150,18 +181,31 @@ def _progress(name: str, measured: Round) -> None:
     )
 
 
-async def run(configs: list[Config], concurrency: int, folder: Path) -> list[Outcome]:
+async def run(configs: list[Config], load: Load, folder: Path) -> list[Outcome]:
     """The echo bot once per user count, each just before its configurations."""
     outcomes: list[Outcome] = []
     echoes: dict[int, Round] = {}
     for config in configs:
         if config.users not in echoes:
-            echoes[config.users] = await run_echo(config.users, concurrency, folder)
+            echoes[config.users] = await run_echo(config.users, load, folder)
             _progress(f"echo bot, {config.users}u", echoes[config.users])
-        outcome = await run_config(config, echoes[config.users], concurrency, folder)
+        outcome = await run_config(config, echoes[config.users], load, folder)
         _progress(config.name, outcome.measured)
         outcomes.append(outcome)
     return outcomes
+
+
+def replica_pairs(configs: list[Config]) -> list[Config]:
+    """The PostgreSQL one- and two-replica configurations selected, at the fewest users."""
+    postgres = [c for c in configs if c.backend == "postgresql"]
+    if not postgres:
+        return []
+    fewest = min(c.users for c in postgres)
+    chosen = [c for c in postgres if c.users == fewest]
+    latencies = {c.latency_ms for c in chosen if c.replicas == 1} & {
+        c.latency_ms for c in chosen if c.replicas == 2
+    }
+    return [c for c in chosen if c.latency_ms in latencies]
 
 
 def _selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Config]:
@@ -184,21 +228,43 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="users in flight at once"
     )
+    parser.add_argument(
+        "--rate", type=float, metavar="UPDATES_PER_S", help="pace every row instead of a pool"
+    )
+    parser.add_argument(
+        "--replica-rate",
+        type=float,
+        default=DEFAULT_REPLICA_RATE,
+        metavar="UPDATES_PER_S",
+        help=f"the paced replica pairs' rate; 0 skips them (default {DEFAULT_REPLICA_RATE:g})",
+    )
     args = parser.parse_args()
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be above 0")
+    if args.replica_rate < 0:
+        parser.error("--replica-rate must be 0 or more")
+    load = Load(args.concurrency, args.rate)
     configs = _selected(parser, args)
     if any(c.backend == "postgresql" for c in configs) and (problem := server_problem()):
         parser.exit(2, f"{parser.prog}: {problem}\n")
     started = time.perf_counter()
+    pairs = [] if load.rate is not None or not args.replica_rate else replica_pairs(configs)
+    paced_load = Load(args.concurrency, args.replica_rate)
     with tempfile.TemporaryDirectory(prefix="kycbot-scale-") as folder:
-        outcomes = asyncio.run(run(configs, args.concurrency, Path(folder)))
+        outcomes = asyncio.run(run(configs, load, Path(folder)))
+        paced = asyncio.run(run(pairs, paced_load, Path(folder))) if pairs else []
     server = postgres_server_url().split("@")[-1]  # no password in the output
     print(
-        f"{args.concurrency} users at a time through the whole verification (5 updates); "
+        f"{load.describe()}, each user through the whole verification (5 updates); "
         f"webhook replicas, rate limiter off; PostgreSQL at {server}"
     )
-    print("\n".join([*table(outcomes), "", *replica_verdict(outcomes), *users_verdict(outcomes)]))
+    lines = table(outcomes)
+    if paced:
+        lines += ["", f"The replica pairs again, {paced_load.describe()}:", *table(paced)]
+    verdicts = replica_verdict(paced, outcomes) if paced else replica_verdict(outcomes, [])
+    print("\n".join([*lines, "", *verdicts, *users_verdict(outcomes)]))
     print(f"took {time.perf_counter() - started:.0f} s; machine: {os.cpu_count()} CPUs")
 
 

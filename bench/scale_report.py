@@ -95,27 +95,47 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def replica_verdict(outcomes: list[Outcome]) -> list[str]:
-    """CPU per update, one PostgreSQL replica -> two, for each users x latency measured."""
+def _replica_pairs(outcomes: list[Outcome]) -> list[tuple[Outcome, Outcome]]:
+    """Each PostgreSQL one-replica outcome with the two-replica one of the same settings."""
     by_name = {outcome.config.name: outcome for outcome in outcomes}
-    lines = []
+    pairs = []
     for one in outcomes:
         config = one.config
         if config.backend != "postgresql" or config.replicas != 1:
             continue
         two = by_name.get(f"postgresql-2x-{config.users}u-{config.latency_ms}ms")
-        if two is None:
-            continue
-        rise = two.measured.cpu_ms / one.measured.cpu_ms - 1
-        lines.append(
-            f"  {config.users}u {config.latency_ms}ms: {one.measured.cpu_ms:.2f} -> "
-            f"{two.measured.cpu_ms:.2f} ms/update ({rise:+.0%}); CPU use "
-            f"{one.measured.cores:.2f} -> {two.measured.cores:.2f} cores  "
-            f"{_verdict(rise <= TARGET_REPLICA_CPU_RISE)}"
-        )
+        if two is not None:
+            pairs.append((one, two))
+    return pairs
+
+
+def _replica_line(one: Outcome, two: Outcome, verdict: bool) -> str:
+    rise = two.measured.cpu_ms / one.measured.cpu_ms - 1
+    line = (
+        f"  {one.config.users}u {one.config.latency_ms}ms: {one.measured.cpu_ms:.2f} -> "
+        f"{two.measured.cpu_ms:.2f} ms/update ({rise:+.0%}); CPU use "
+        f"{one.measured.cores:.2f} -> {two.measured.cores:.2f} cores; p95 "
+        f"{one.measured.latency_ms(0.95):.0f} -> {two.measured.latency_ms(0.95):.0f} ms"
+    )
+    return f"{line}  {_verdict(rise <= TARGET_REPLICA_CPU_RISE)}" if verdict else line
+
+
+def replica_verdict(paced: list[Outcome], saturated: list[Outcome]) -> list[str]:
+    """CPU per update, one PostgreSQL replica -> two: judged at the same offered rate.
+
+    At saturation the two replicas, PostgreSQL and the load generator share 2 cores, so each
+    replica also pays for being preempted; that rise is shown, and is not the bot's cost.
+    """
     limit = f"{TARGET_REPLICA_CPU_RISE:.0%}"
-    head = f"target: one -> two PostgreSQL replicas, CPU per update rises <= {limit}"
-    return [head, *(lines or ["  not measured: no 1x/2x pair in this run"])]
+    lines = [f"target: one -> two PostgreSQL replicas, CPU per update rises <= {limit}"]
+    judged = _replica_pairs(paced)
+    lines += [_replica_line(one, two, verdict=True) for one, two in judged]
+    if not judged:
+        lines.append("  not measured: no paced 1x/2x pair in this run")
+    if shown := _replica_pairs(saturated):
+        lines.append("  at saturation (the machine's 2 cores shared, reported only):")
+        lines += [_replica_line(one, two, verdict=False) for one, two in shown]
+    return lines
 
 
 # A figure, and whether more of it is better.
