@@ -29,18 +29,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import fnmatch
 import itertools
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from stdnum import verhoeff
 
+from bench.lock_waits import LockWaits, sampling
 from bench.replicas import database, postgres_server_url, replicas, server_problem
 from bench.scale_report import Config, Outcome, replica_verdict, table, users_verdict
 from bench.telegram_bench import (
@@ -148,11 +150,23 @@ async def run_config(config: Config, echo: Round, load: Load, folder: Path) -> O
         async with replicas(fake, config.replicas, url, config.latency_ms, folder, sms) as bots:
             users = KycUsers(fake, sms, user_id_base(), numbers())
             await measure(bots, pool(users, WARMUP_USERS, WARMUP_USERS))
-            measured = await measure(bots, load.work(users, config.users))
+            async with _lock_waits(config, url) as waits:
+                measured = await measure(bots, load.work(users, config.users))
             peaks = [memory.peak for memory in bots.memory()]
         if fake.errors:
             print(f"  fake Bot API errors: {fake.errors[:3]}", file=sys.stderr)
-    return Outcome(config, measured, measured.updates // UPDATES_PER_FLOW, peaks, echo)
+    verifications = measured.updates // UPDATES_PER_FLOW
+    return Outcome(config, measured, verifications, peaks, echo, waits)
+
+
+@contextlib.asynccontextmanager
+async def _lock_waits(config: Config, url: str) -> AsyncIterator[LockWaits | None]:
+    """Lock waits sampled on PostgreSQL; SQLite has no pg_locks (and one writer anyway)."""
+    if config.backend != "postgresql":
+        yield None
+        return
+    async with sampling(url) as waits:
+        yield waits
 
 
 async def run_echo(count: int, load: Load, folder: Path) -> Round:
@@ -191,6 +205,8 @@ async def run(configs: list[Config], load: Load, folder: Path) -> list[Outcome]:
             _progress(f"echo bot, {config.users}u", echoes[config.users])
         outcome = await run_config(config, echoes[config.users], load, folder)
         _progress(config.name, outcome.measured)
+        if outcome.lock_waits is not None:
+            print(f"    {outcome.lock_waits.describe()}", file=sys.stderr, flush=True)
         outcomes.append(outcome)
     return outcomes
 

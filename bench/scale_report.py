@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.lock_waits import LockWaits
 from bench.telegram_bench import Round
 
 TARGET_REPLICA_CPU_RISE = 0.20  # CPU per update, one replica -> two, on PostgreSQL
@@ -35,6 +36,7 @@ class Outcome:
     verifications: int
     peaks: list[int]  # VmHWM of each replica, bytes
     echo: Round  # the echo bot, same users and concurrency, same run
+    lock_waits: LockWaits | None = None  # PostgreSQL only
 
     @property
     def verifications_per_second(self) -> float:
@@ -117,7 +119,11 @@ def _replica_line(one: Outcome, two: Outcome, verdict: bool) -> str:
         f"{one.measured.cores:.2f} -> {two.measured.cores:.2f} cores; p95 "
         f"{one.measured.latency_ms(0.95):.0f} -> {two.measured.latency_ms(0.95):.0f} ms"
     )
-    return f"{line}  {_verdict(rise <= TARGET_REPLICA_CPU_RISE)}" if verdict else line
+    if verdict:
+        line += f"  {_verdict(rise <= TARGET_REPLICA_CPU_RISE)}"
+    if two.lock_waits is not None:
+        line += f"\n    two replicas: {two.lock_waits.describe()}"
+    return line
 
 
 def replica_verdict(paced: list[Outcome], saturated: list[Outcome]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -41,16 +42,27 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(config, revision)
 
 
+async def _migrate(
+    database: Database, run: Callable[[Connection, str], None], revision: str
+) -> None:
+    async with database.engine.connect() as connection:
+        await connection.run_sync(run, revision)
+        await connection.commit()
+        if database.is_sqlite:
+            # migrations/env.py turns foreign keys off for the batch rebuilds, and on again at
+            # the end: inside the migration's transaction, where SQLite ignores the pragma. Out
+            # of it, it takes, so this pooled connection cascades deletes again.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 async def upgrade(database: Database, revision: str = "head") -> None:
     """Bring the schema up to `revision`."""
-    async with database.engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+    await _migrate(database, _upgrade, revision)
 
 
 async def downgrade(database: Database, revision: str) -> None:
     """Take the schema down to `revision` ("base" drops everything)."""
-    async with database.engine.begin() as connection:
-        await connection.run_sync(_downgrade, revision)
+    await _migrate(database, _downgrade, revision)
 
 
 def _pending(connection: Connection) -> tuple[str | None, str | None]:

@@ -2,6 +2,10 @@
 
 No column ever holds a full Aadhaar number or an OTP in clear: the number lives only as
 `XXXX XXXX 1234`, a keyed HMAC, and (while a verification is live) AES-GCM ciphertext.
+
+No id is ever handed out twice, on SQLite either (AUTOINCREMENT; PostgreSQL's sequences never
+go back): ids outlive their rows in logs, support notes and `kycbot logs --follow`'s cursor,
+so the next user must not take over the ids of an erased user's newest rows.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Every table's options: SQLite picks max(id) + 1 without AUTOINCREMENT (see the docstring).
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     """Declarative base with UTC timestamps."""
 
@@ -69,7 +77,10 @@ class User(Base):
     """A person talking to the bot on one channel, with the limits that span verifications."""
 
     __tablename__ = "user"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_user_channel_external"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_user_channel_external"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -99,6 +110,7 @@ class Verification(Base):
             sqlite_where=text("ended_at IS NULL"),
             postgresql_where=text("ended_at IS NULL"),
         ),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -131,6 +143,7 @@ class Consent(Base):
     """The user's answer to one consent notice."""
 
     __tablename__ = "consent"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
@@ -150,6 +163,7 @@ class KycResult(Base):
     """The masked e-KYC record of a completed verification, reduced by the field policy."""
 
     __tablename__ = "kyc_result"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
@@ -177,6 +191,7 @@ class DigiLockerSession(Base):
     """One DigiLocker sign-in handed to a user: its state token (hashed) and PKCE verifier."""
 
     __tablename__ = "digilocker_session"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
@@ -196,6 +211,7 @@ class FlowEvent(Base):
     """One transition, for support staff: never any personal data."""
 
     __tablename__ = "flow_event"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(index=True)
@@ -217,6 +233,7 @@ class DeletionRecord(Base):
     """
 
     __tablename__ = "deletion_record"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deleted_at: Mapped[datetime]
@@ -248,6 +265,7 @@ class OutboxNotice(Base):
             sqlite_where=text("delivered_at IS NULL"),
             postgresql_where=text("delivered_at IS NULL"),
         ),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -37,6 +37,7 @@ from typing import Any
 from flows.catalogue import PromptKey
 from tests.bot.chat_process import base_environment, fresh_keys
 from tests.fakes.telegram import FakeTelegram, SentMessage, UserMessage
+from tests.postgres_databases import rows_now
 from tests.scenario_tools import another_otp, masked, opening, say, spaced, synthetic_number
 
 __all__ = [
@@ -329,8 +330,18 @@ class BotWorld:
 
     @property
     def database(self) -> Path:
-        """The SQLite file."""
+        """The SQLite file (unused when `database_url` names PostgreSQL)."""
         return self.directory / "kycbot.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        """The database every process started here uses."""
+        return self.env["KYCBOT_DATABASE__URL"]
+
+    @property
+    def on_sqlite(self) -> bool:
+        """Whether that database is the SQLite file."""
+        return self.database_url.startswith("sqlite")
 
     @property
     def log_files(self) -> list[Path]:
@@ -414,7 +425,9 @@ class BotWorld:
     # --- the database ----------------------------------------------------------------------
 
     def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        """Run a query on the bot's SQLite file."""
+        """Run a query (`?` placeholders) on the bot's database, SQLite or PostgreSQL."""
+        if not self.on_sqlite:
+            return rows_now(self.database_url, sql, *params)
         with closing(sqlite3.connect(self.database)) as connection:
             return list(connection.execute(sql, params).fetchall())
 
@@ -443,7 +456,7 @@ class BotWorld:
 
     def has_user(self, user_id: int) -> bool:
         """Whether Telegram user `user_id` has a row (the bot handled something of theirs)."""
-        if not self.database.exists():
+        if self.on_sqlite and not self.database.exists():
             return False
         found = self.rows(
             "SELECT count(*) FROM \"user\" WHERE channel = 'telegram' AND external_id = ?",

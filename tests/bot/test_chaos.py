@@ -1,12 +1,15 @@
 """Crash survival: the real `kycbot run` is SIGKILLed at random moments while users go on.
 
-Twenty scripted users talk to the bot (polling, SQLite file) at once: most verify, some stop
-after the consent (their verification times out) and some once the OTP was sent (it expires,
-then the verification times out). Meanwhile the bot is killed five times (at random moments,
-while a deadline passes and just after one passed) and restarted each time. A user whose
-message gets no answer sends it again, as a person would. At the end: every verification is
-where its script leads, nothing is duplicated, every deadline notice reached its user exactly
-once (the outbox), and no full Aadhaar number or OTP is in the database file or the logs.
+Twenty scripted users talk to the bot (polling; a SQLite file, then PostgreSQL) at once: most
+verify, some stop after the consent (their verification times out) and some once the OTP was
+sent (it expires, then the verification times out). Meanwhile the bot is killed five times (at
+random moments, while a deadline passes and just after one passed) and restarted each time. A
+user whose message gets no answer sends it again, as a person would. At the end: every
+verification is where its script leads, nothing is duplicated, every deadline notice reached
+its user exactly once (the outbox), and no full Aadhaar number or OTP is in the database (the
+file's bytes, or a pg_dump) or the logs. On PostgreSQL a kill also cuts transactions holding a
+user's advisory lock, and may strand the sweeper's claim of a due verification (its lease runs
+out 30 s later, and the restarted bot takes it over).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import asyncio
 import json
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.outbox import message_to_json
 from bot.render import Message
@@ -38,6 +43,7 @@ from tests.bot.telegram_process import (
     telegram_world,
 )
 from tests.fakes.telegram import SentMessage
+from tests.postgres_databases import POSTGRES_URL, migrated_database
 from tests.privacy_scan import scan_for_secrets
 
 K = PromptKey
@@ -143,8 +149,14 @@ def next_deadline(world: BotWorld, users: list[User]) -> datetime | None:
         "WHERE v.ended_at IS NULL AND v.due_at IS NOT NULL"
     )
     now = datetime.now(UTC)
-    ahead = [datetime.fromisoformat(due).replace(tzinfo=UTC) for who, due in rows if who in quiet]
+    ahead = [_utc(due) for who, due in rows if who in quiet]
     return min((due for due in ahead if due > now), default=None)
+
+
+def _utc(stored: str | datetime) -> datetime:
+    """A stored time: SQLite gives its text (UTC, naive), PostgreSQL an aware datetime."""
+    moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 async def until_deadline(world: BotWorld, users: list[User], offset: float) -> None:
@@ -217,9 +229,24 @@ def check_user(world: BotWorld, user: User) -> None:
     assert len(sms) <= steps.count("otp_requested"), (sms, steps)
 
 
-async def test_sigkills_at_random_moments_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_env(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]]:
+    """The world's database: its own SQLite file, or a migrated PostgreSQL database."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not POSTGRES_URL:
+        pytest.skip("KYCBOT_TEST_POSTGRES_URL is not set")
+    async with migrated_database("kycbot_chaos") as url:
+        yield {"KYCBOT_DATABASE__URL": url}
+
+
+async def test_sigkills_at_random_moments_lose_and_duplicate_nothing(
+    tmp_path: Path, database_env: dict[str, str]
+) -> None:
     rng = random.Random(6)
     env = {
+        **database_env,
         "KYCBOT_FLOW__OTP_TTL_SECONDS": str(OTP_TTL),
         "KYCBOT_FLOW__IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT),
         # A kill in the middle of an OTP request leaves it to the sweeper: not a minute's wait.
@@ -248,7 +275,8 @@ async def test_sigkills_at_random_moments_lose_and_duplicate_nothing(tmp_path: P
         report = scan_for_secrets(
             numbers=[user.number for user in users],
             otps=world.otps,
-            sqlite_paths=[world.database],
+            sqlite_paths=[world.database] if world.on_sqlite else [],
+            postgres_urls=[] if world.on_sqlite else [world.database_url],
             logs={bot.name: bot.log() for bot in world.processes},
         )
         print(report.summary())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ STARTED = UserKey("telegram", "1002")
 # Two days ago: outside `--since 24h`, inside `--since 7d`.
 OLD = UserKey("chat", "old")
 FOLLOWED = UserKey("telegram", "1003")
+ERASED, AFTER_ERASED = UserKey("telegram", "1004"), UserKey("telegram", "1005")
 
 
 @dataclass
@@ -219,11 +221,12 @@ def test_nothing_found_is_said_outside_the_json_lines(store: Store) -> None:
     assert (as_json.returncode, as_json.stdout, as_json.stderr) == (0, "", "no flow events\n")
 
 
-async def test_follow_prints_new_events_and_stops_on_sigterm(store: Store) -> None:
+@contextlib.asynccontextmanager
+async def following(store: Store, *args: str) -> AsyncIterator[asyncio.StreamReader]:
+    """`kycbot logs --follow --json *args`, ready; stopped by SIGTERM, and checked, afterwards."""
     follower = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "bot.cli", "logs", "--follow", "--json", "--interval", "0.1"),
-        *("--user", f"{FOLLOWED.channel}:{FOLLOWED.external_id}"),
+        *("-m", "bot.cli", "logs", "--follow", "--json", "--interval", "0.1", *args),
         cwd=ROOT,
         env=_environ(store),
         stdout=asyncio.subprocess.PIPE,
@@ -234,16 +237,7 @@ async def test_follow_prints_new_events_and_stops_on_sigterm(store: Store) -> No
     try:
         ready = await asyncio.wait_for(follower.stderr.readline(), timeout=20)
         assert ready.startswith(b"following flow events")
-        database = Database(store.url)
-        try:
-            await _play(
-                _runner(database, [], lambda: datetime.now(UTC)), FOLLOWED, [StartRequested()]
-            )
-        finally:
-            await database.dispose()
-        line = await asyncio.wait_for(follower.stdout.readline(), timeout=2)
-        record = json.loads(line)
-        assert (record["user"], record["from_state"]) == ("telegram:1003", "idle")
+        yield follower.stdout
     finally:
         if follower.returncode is None:
             follower.send_signal(signal.SIGTERM)
@@ -252,3 +246,48 @@ async def test_follow_prints_new_events_and_stops_on_sigterm(store: Store) -> No
     assert stdout == b""
     assert b"Traceback" not in stderr
     _assert_private(store, stdout.decode(), stderr.decode())
+
+
+async def _play_now(store: Store, user: UserKey, events: list[Event]) -> None:
+    database = Database(store.url)
+    try:
+        await _play(_runner(database, [], lambda: datetime.now(UTC)), user, events)
+    finally:
+        await database.dispose()
+
+
+async def _next_record(lines: asyncio.StreamReader) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(await asyncio.wait_for(lines.readline(), timeout=5))
+    return record
+
+
+async def test_follow_prints_new_events_and_stops_on_sigterm(store: Store) -> None:
+    user = f"{FOLLOWED.channel}:{FOLLOWED.external_id}"
+    async with following(store, "--user", user) as lines:
+        await _play_now(store, FOLLOWED, [StartRequested()])
+        record = await _next_record(lines)
+        assert (record["user"], record["from_state"]) == ("telegram:1003", "idle")
+
+
+async def test_follow_goes_on_after_the_newest_events_were_erased(store: Store) -> None:
+    # The erased user's events are the newest ones; the next user's events come after them
+    # even so (on SQLite only AUTOINCREMENT keeps their ids from being handed out again, below
+    # the follower's cursor).
+    async with following(store) as lines:
+        await _play_now(store, ERASED, [StartRequested(), ConsentGiven()])
+        # The follower starts with the latest events already stored: read on to the new ones.
+        while (await _next_record(lines))["user"] != "telegram:1004":
+            pass
+        assert (await _next_record(lines))["user"] == "telegram:1004"
+        erase = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bot.cli", "erase", "telegram:1004", "--yes"),
+            cwd=ROOT,
+            env=_environ(store),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        said, _ = await asyncio.wait_for(erase.communicate(), timeout=30)
+        assert erase.returncode == 0, said.decode()
+        await _play_now(store, AFTER_ERASED, [StartRequested(), ConsentGiven()])
+        after = [await _next_record(lines) for _ in range(2)]
+        assert [record["user"] for record in after] == ["telegram:1005"] * 2

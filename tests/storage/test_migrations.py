@@ -177,3 +177,44 @@ async def test_results_from_before_digilocker_are_aadhaar_otp_results(database: 
     async with database.engine.connect() as connection:
         count = await connection.scalar(text("SELECT count(*) FROM kyc_result"))
     assert count == 1
+
+
+def _new_user_and_verification(connection: Connection, external_id: str) -> tuple[int, int]:
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    user_id = connection.scalar(
+        text(
+            'INSERT INTO "user" (channel, external_id, language, created_at,'
+            " otp_requests_in_window, failures_in_window)"
+            " VALUES ('telegram', :external_id, 'en', :at, 0, 0) RETURNING id"
+        ),
+        {"external_id": external_id, "at": at},
+    )
+    verification_id = connection.scalar(
+        text(
+            "INSERT INTO verification (user_id, state, provider, created_at, updated_at,"
+            " otp_sends, otp_attempts_left, invalid_entries, version)"
+            " VALUES (:user_id, 'consent', 'simulator', :at, :at, 0, 0, 0, 1) RETURNING id"
+        ),
+        {"user_id": user_id, "at": at},
+    )
+    return int(user_id), int(verification_id)
+
+
+async def test_the_ids_of_an_erased_newest_user_are_never_handed_out_again(
+    database: Database,
+) -> None:
+    # Rows written before revision 0006 keep their ids through it (SQLite rebuilds every table).
+    await downgrade(database, "0005")
+    async with database.engine.begin() as connection:
+        kept = await connection.run_sync(_new_user_and_verification, "1")
+        erased = await connection.run_sync(_new_user_and_verification, "2")
+    await upgrade(database)
+    async with database.engine.begin() as connection:
+        stored = await connection.execute(text("SELECT user_id, id FROM verification ORDER BY id"))
+        assert [tuple(row) for row in stored] == [kept, erased]
+        await connection.execute(text('DELETE FROM "user" WHERE id = :id'), {"id": erased[0]})
+        left = await connection.scalar(text("SELECT count(*) FROM verification"))
+        assert left == 1, "deleting the user cascades to their verification"
+        after = await connection.run_sync(_new_user_and_verification, "3")
+    assert after[0] > erased[0], "the user id was handed out again"
+    assert after[1] > erased[1], "the verification id was handed out again"
