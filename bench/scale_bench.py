@@ -69,7 +69,7 @@ LATENCIES_MS = (0, 500)
 QUICK_ONLY = ("postgresql-*-0ms", "sqlite-1x-200u-*", "postgresql-1x-200u-500ms")
 WARMUP_USERS = 5
 DEFAULT_CONCURRENCY = 20  # below saturation, so latency is mostly handling, not queueing
-DEFAULT_REPLICA_RATE = 100.0  # updates/s: one replica at about 0.8 of a core on PostgreSQL
+DEFAULT_REPLICA_RATE = 100.0  # updates/s: one replica at about 0.65-0.75 of a core on PostgreSQL
 MAX_CONNECTIONS = 64  # the fake Bot API's webhook connections, over all replicas
 RECENT_LAST4 = 5_000  # far more than users in flight: the SMS inbox tells them apart by last 4
 

@@ -34,7 +34,6 @@ from flows.catalogue import PromptKey
 from flows.prompts.hi import HINDI
 from storage import Database
 from storage.database import CONNECT_TIMEOUT_SECONDS, STATEMENT_TIMEOUT_SECONDS
-from storage.migrate import upgrade
 from tests.bot.telegram_process import (
     BotProcess,
     BotWorld,
@@ -49,7 +48,7 @@ from tests.bot.telegram_process import (
     telegram_world,
 )
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.postgres_databases import POSTGRES_URL, throwaway_database
+from tests.postgres_databases import POSTGRES_URL, migrated_database
 
 K = PromptKey
 # trust authentication ignores it, so it can be given and then looked for in the logs
@@ -64,12 +63,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 async def direct_url() -> AsyncIterator[str]:
     """A migrated PostgreSQL database of this test's own, reached directly."""
-    async with throwaway_database("kycbot_outage") as url:
-        database = Database(url)
-        try:
-            await upgrade(database)  # as the operator's `kycbot db upgrade` would
-        finally:
-            await database.dispose()
+    async with migrated_database("kycbot_outage") as url:
         yield url
 
 
