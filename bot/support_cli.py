@@ -62,15 +62,8 @@ def _or_dash(value: object) -> str:
 
 def format_timeline(timeline: Timeline, *, zone: ZoneInfo, now: datetime) -> list[str]:
     """The person's user row, verifications, consents, results and flow events, as lines."""
-    from flows import Standing
-
     user = timeline.user
-    standing = Standing(
-        otp_window_started_at=user.otp_window_started_at,
-        otp_requests_in_window=user.otp_requests_in_window,
-        failure_window_started_at=user.failure_window_started_at,
-        failures_in_window=user.failures_in_window,
-    )
+    standing = user.standing
     lines = [
         f"user {user.channel}:{user.external_id}  language {user.language}  "
         f"since {format_when(user.created_at, zone)}",

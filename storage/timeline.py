@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, select
 
+from flows.states import Standing
 from storage.flow_log import FlowFilter, FlowLine, latest_events
 from storage.models import Base
 
@@ -46,6 +47,16 @@ class UserLine:
     otp_requests_in_window: int
     failure_window_started_at: datetime | None
     failures_in_window: int
+
+    @property
+    def standing(self) -> Standing:
+        """The 24-hour counters, as the flow reads them (`otp_requests_today(now)`, ...)."""
+        return Standing(
+            otp_window_started_at=self.otp_window_started_at,
+            otp_requests_in_window=self.otp_requests_in_window,
+            failure_window_started_at=self.failure_window_started_at,
+            failures_in_window=self.failures_in_window,
+        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from bot.console.chart import bar_chart
 from bot.console.render import Renderer
 from bot.logs_cli import parse_since
 from bot.support_cli import format_percent, percentile
-from flows import AadhaarNumber, Method, Standing, State, parse_aadhaar
+from flows import AadhaarNumber, Method, State, parse_aadhaar
 from storage import Database
 from storage.flow_log import FlowFilter, latest_events
 from storage.funnel import funnel_stats
@@ -169,12 +169,7 @@ class Pages:
         if timeline is None:
             return self._problem(404, "No such verification", f"There is no verification {wanted}.")
         user = timeline.user
-        standing = Standing(
-            otp_window_started_at=user.otp_window_started_at,
-            otp_requests_in_window=user.otp_requests_in_window,
-            failure_window_started_at=user.failure_window_started_at,
-            failures_in_window=user.failures_in_window,
-        )
+        standing = user.standing
         now = datetime.now(UTC)
         return self.renderer.page(
             "verification.html",
